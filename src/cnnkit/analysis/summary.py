@@ -1,0 +1,341 @@
+"""Per-layer summary of a model: output shapes, parameters, FLOPs, activation memory, receptive fields.
+
+FLOP convention: **FLOPs = 2 x multiply-accumulates** of convolutions (plain and transposed), matrix
+products (fully connected layers, attention) and batched matrix products, as counted by
+:class:`torch.utils.flop_counter.FlopCounterMode`. Bias additions, activations, pooling, normalization
+and other element-wise work are not counted (they are a small fraction for CNNs and conventions differ).
+So a k x k convolution from C_in to C_out channels producing an H x W map costs
+``2 * C_out * H * W * C_in / groups * k * k`` and a linear layer ``2 * in_features * out_features``, for one
+sample.
+
+Every number is for one sample (batch 1). Activation memory is the size in bytes of each layer's output.
+Receptive fields come from :mod:`cnnkit.analysis.receptive_field`.
+
+Stride fit (the article's check): for every convolution and pooling axis the output size is
+``(W - K + 2P)/S + 1`` with ``K = d (k - 1) + 1``. When it is not an integer torch floors it, and the last
+``r = (W - K + 2P) mod S`` positions of the padded input are never covered by a window. If any of them is
+real input (``r > P``), the strides do not fit: :func:`summarize` raises :class:`~cnnkit.errors.ConfigError`
+naming the layer, the numbers and paddings that would fit (a warning instead with ``allow_floor=True``).
+If only right padding is dropped (``r <= P``, e.g. a 3x3 stride-2 conv with padding 1 on an even input)
+every input pixel is still covered; the row gets a note instead. Pooling with ``ceil_mode=True`` chose
+its rounding explicitly and gets a note too.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..errors import CnnkitError, ConfigError
+from .receptive_field import RFTracker, WindowOp
+
+__all__ = ["LayerRow", "Summary", "summarize", "summary_for", "FLOP_CONVENTION", "parse_input_shape"]
+
+FLOP_CONVENTION = (
+    "FLOPs = 2 x multiply-accumulates of convolutions and matrix products (torch FlopCounterMode); "
+    "bias, activation, pooling and normalization work not counted; per sample"
+)
+
+_AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("time", "height", "width")}
+
+
+@dataclass
+class LayerRow:
+    """One leaf module call. ``receptive_field`` is one ``{size, jump, start}`` per spatial axis, or
+    ``None`` with the reason in ``receptive_field_note``."""
+
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    params: int
+    flops: int
+    activation_bytes: int
+    receptive_field: list[dict[str, float | int]] | None
+    receptive_field_note: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["output_shape"] = list(self.output_shape)
+        return d
+
+
+@dataclass
+class Summary:
+    """The result of :func:`summarize`; ``to_dict()`` for JSON, ``to_table()`` for the terminal."""
+
+    input_shape: tuple[int, ...]
+    layers: list[LayerRow]
+    total_params: int
+    trainable_params: int
+    total_flops: int
+    total_activation_bytes: int
+    flop_convention: str = FLOP_CONVENTION
+
+    def row(self, name: str) -> LayerRow:
+        """The (first) row of the module called ``name``."""
+        for r in self.layers:
+            if r.name == name:
+                return r
+        raise KeyError(f"No layer {name!r} in the summary; layers: {', '.join(r.name for r in self.layers)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_shape": list(self.input_shape),
+            "layers": [r.to_dict() for r in self.layers],
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "total_flops": self.total_flops,
+            "total_activation_bytes": self.total_activation_bytes,
+            "flop_convention": self.flop_convention,
+        }
+
+    def to_table(self) -> Any:
+        """A :class:`rich.table.Table` (rows, then totals)."""
+        from rich.table import Table
+
+        table = Table(title=f"input {tuple(self.input_shape)}", caption=self.flop_convention)
+        for col, justify in (("layer", "left"), ("type", "left"), ("output", "left"), ("params", "right"),
+                             ("FLOPs", "right"), ("act. bytes", "right"), ("RF size", "right"),
+                             ("jump", "right"), ("start", "right")):  # fmt: skip
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for r in self.layers:
+            rf = r.receptive_field
+            if rf is None:
+                size, jump, start = (r.receptive_field_note or "-"), "", ""
+            else:
+                size = "x".join(str(a["size"]) for a in rf)
+                jump = "x".join(str(a["jump"]) for a in rf)
+                start = ",".join(str(a["start"]) for a in rf)
+            table.add_row(r.name, r.type, str(tuple(r.output_shape)), f"{r.params:,}", f"{r.flops:,}",
+                          f"{r.activation_bytes:,}", size, jump, start)  # fmt: skip
+        table.add_section()
+        table.add_row("total", "", "", f"{self.total_params:,}", f"{self.total_flops:,}",
+                      f"{self.total_activation_bytes:,}", "", "", "")  # fmt: skip
+        return table
+
+    def to_text(self, width: int = 160) -> str:
+        from rich.console import Console
+
+        console = Console(record=True, width=width, file=_Null())
+        console.print(self.to_table())
+        return console.export_text()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+
+def parse_input_shape(text: str | Sequence[int]) -> tuple[int, ...]:
+    """``"3,224,224"`` -> ``(3, 224, 224)``; raises :class:`ConfigError` for anything else."""
+    if isinstance(text, str):
+        try:
+            shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+        except ValueError:
+            raise ConfigError(f"Expected an input shape like 3,224,224. Received: {text!r}") from None
+    else:
+        shape = tuple(int(v) for v in text)
+    if not shape or min(shape) < 1:
+        raise ConfigError(f"Expected an input shape of positive ints like 3,224,224. Received: {text!r}")
+    return shape
+
+
+def _make_input(model: nn.Module, shape: tuple[int, ...]) -> torch.Tensor:
+    p = next(model.parameters(), None)
+    device = p.device if p is not None else torch.device("cpu")
+    gen = torch.Generator().manual_seed(0)
+    dtype = getattr(model, "input_dtype", None)
+    if dtype is not None and not dtype.is_floating_point:
+        high = int(getattr(model, "vocab_size", 2))
+        return torch.randint(0, high, (1, *shape), generator=gen, dtype=dtype).to(device)
+    fdtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+    return torch.randn(1, *shape, generator=gen, dtype=fdtype).to(device)
+
+
+def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool = False) -> Summary:
+    """Run one sample of ``input_shape`` (without batch) through ``model`` and summarize every leaf module.
+
+    Args:
+        model: Any module; it is run in eval mode under ``no_grad`` and restored to its previous mode.
+        input_shape: Input shape without batch, e.g. ``(3, 224, 224)``.
+        allow_floor: Warn instead of raising when strides do not fit (see the module docstring).
+
+    Returns:
+        A :class:`Summary`; rows are leaf modules in call order.
+
+    Raises:
+        ConfigError: strides that do not fit, or an input shape the model rejects.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2))
+        >>> s = summarize(net, (1, 10, 10))
+        >>> s.row("2").receptive_field[0]
+        {'size': 4, 'jump': 2, 'start': 1.5}
+    """
+    shape = parse_input_shape(input_shape)
+    names = {m: n for n, m in model.named_modules()}
+    root = type(model).__name__
+    stack: list[nn.Module] = []
+    notes: dict[int, list[str]] = {}
+    pending: list[tuple[nn.Module, torch.Tensor]] = []
+    problems: list[str] = []
+
+    def label(m: nn.Module) -> str:
+        return f"layer {names.get(m) or '(model)'} ({type(m).__name__})"
+
+    def on_window(op: WindowOp) -> None:
+        m = stack[-1] if stack else model
+        k_eff = op.dilation * (op.kernel - 1) + 1
+        num = op.size_in - k_eff + 2 * op.padding
+        if num < 0 or num % op.stride == 0:
+            return
+        r = num % op.stride
+        axis = op.dim - 2
+        axis_name = _AXIS_NAMES.get(len(shape) - 1, ())
+        ax = axis_name[axis] if 0 <= axis < len(axis_name) else f"axis {axis}"
+        value = f"({op.size_in} - {k_eff} + 2*{op.padding})/{op.stride} + 1 = {num / op.stride + 1:g}"
+        if op.ceil_mode:
+            notes.setdefault(id(m), []).append(f"{ax}: {value}; ceil_mode rounds up (last window partial)")
+            return
+        if r <= op.padding:
+            notes.setdefault(id(m), []).append(f"{ax}: {value}; floor drops only right padding")
+            return
+        fits = [p for p in range(0, k_eff + 1) if (op.size_in - k_eff + 2 * p) % op.stride == 0][:3]
+        sizes = [op.size_in - r, op.size_in - r + op.stride]
+        hint = (
+            f"paddings that fit: {', '.join(map(str, fits))}"
+            if fits
+            else f"no padding fits (W - K is odd and the stride is even); layer input sizes that fit: {sizes[0]}, {sizes[1]}"
+        )
+        kernel = f"K = {k_eff}" + (f" (kernel {op.kernel}, dilation {op.dilation})" if op.dilation > 1 else "")
+        problems.append(
+            f"{label(m)}: strides don't fit on the {ax} axis: (W - K + 2P)/S + 1 = {value} is not an integer "
+            f"({kernel}); torch floors it and ignores {r - op.padding} input position(s) at the end; {hint}"
+        )
+        if not allow_floor:
+            raise ConfigError(problems[-1])
+
+    def pre_hook(m: nn.Module, args: Any) -> None:
+        stack.append(m)
+
+    def post_hook(m: nn.Module, args: Any, out: Any) -> None:
+        if stack and stack[-1] is m:
+            stack.pop()
+        if not any(True for _ in m.children()) and not isinstance(m, (nn.Sequential, nn.ModuleList)):
+            t = out if isinstance(out, torch.Tensor) else next((o for o in _flat(out) if isinstance(o, torch.Tensor)), None)
+            if t is not None:
+                pending.append((m, t))
+
+    handles = []
+    for m in model.modules():
+        handles.append(m.register_forward_pre_hook(pre_hook))
+        handles.append(m.register_forward_hook(post_hook, always_call=True))
+    was_training = model.training
+    model.eval()
+    x = _make_input(model, shape)
+    rows: list[LayerRow] = []
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as fc, RFTracker(on_window) as tracker:
+            tracker.mark_input(x)
+            try:
+                model(x)
+            except CnnkitError:
+                raise
+            except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+                raise ConfigError(
+                    f"{type(model).__name__} does not accept input shape {shape}: {str(exc).strip().splitlines()[0]}"
+                ) from None
+            counts = fc.get_flop_counts()
+            for m, t in pending:
+                name = names.get(m, "")
+                state = tracker.state(t)
+                if state is None:
+                    rf, note = None, "not derived from the input"
+                elif state.kind == "spatial":
+                    rf, note = [a.to_dict() for a in state.per_axis() or []], None
+                else:
+                    rf, note = None, state.reason
+                flops = sum(counts.get(f"{root}.{name}" if name else root, {}).values())
+                rows.append(
+                    LayerRow(
+                        name=name,
+                        type=type(m).__name__,
+                        output_shape=tuple(t.shape[1:]),
+                        params=sum(p.numel() for p in m.parameters(recurse=False)),
+                        flops=int(flops),
+                        activation_bytes=t.numel() * t.element_size(),
+                        receptive_field=rf,
+                        receptive_field_note=note,
+                        notes=list(notes.get(id(m), [])),
+                    )
+                )
+            total_flops = int(fc.get_total_flops())
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    for p in problems:  # only reached with allow_floor=True
+        warnings.warn(p, stacklevel=2)
+    params = list({id(p): p for p in model.parameters()}.values())
+    return Summary(
+        input_shape=shape,
+        layers=rows,
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        total_flops=total_flops,
+        total_activation_bytes=sum(r.activation_bytes for r in rows),
+    )
+
+
+def _flat(out: Any) -> list[Any]:
+    if isinstance(out, (list, tuple)):
+        return [v for o in out for v in _flat(o)]
+    if isinstance(out, dict):
+        return [v for o in out.values() for v in _flat(o)]
+    return [out]
+
+
+def _is_spec_path(name: str) -> bool:
+    return name.endswith((".yaml", ".yml", ".json")) or Path(name).is_file()
+
+
+def summary_for(
+    name_or_spec: str | Path, input_shape: str | Sequence[int] | None = None, *, allow_floor: bool = False
+) -> Summary:
+    """Summarize a registered model (by name, default arguments) or a model spec file.
+
+    Args:
+        name_or_spec: A model name from ``cnnkit models`` or the path of a YAML/JSON model spec.
+        input_shape: ``(C, H, W)`` or ``"C,H,W"``; defaults to the model's ``input_shape``.
+        allow_floor: See :func:`summarize`.
+
+    Raises:
+        CnnkitError: unknown model name (with suggestions), bad spec, bad input shape, strides that
+            do not fit.
+    """
+    from ..models import build_from_spec, create_model
+
+    key = str(name_or_spec)
+    if isinstance(name_or_spec, Path) or _is_spec_path(key):
+        model: nn.Module = build_from_spec(Path(key))
+    else:
+        model = create_model(key)
+    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(getattr(model, "input_shape"))
+    return summarize(model, shape, allow_floor=allow_floor)
+
+

@@ -1,0 +1,362 @@
+"""The ``cnnkit`` command: parses arguments and dispatches to library functions, nothing more.
+
+Every command is a library function first (``cnnkit.train.fit``, ``cnnkit.evaluate.evaluate_run``, ...).
+User errors (:class:`~cnnkit.errors.CnnkitError`) print one line and exit with status 2; heavy modules are
+imported inside the handlers so ``cnnkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import CnnkitError
+
+__all__ = ["main", "build_parser"]
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 3,224,224. Received: {text!r}") from None
+    if not shape or any(s <= 0 for s in shape):
+        raise argparse.ArgumentTypeError(f"expected positive integers like 3,224,224. Received: {text!r}")
+    return shape
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1). Received: {text!r}") from None
+    return value
+
+
+# ----------------------------------------------------------------------------------------------- handlers
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .train import fit
+
+    if args.resume is not None:
+        if args.config is not None or args.overrides:
+            raise CnnkitError("--resume continues a run with its saved config; drop CONFIG and --set")
+        fit(None, resume=args.resume, quiet=args.quiet)
+        return 0
+    cfg = load_config(args.config, args.overrides)
+    fit(cfg, out=args.out, overwrite=args.overwrite, init_from=args.init_from, quiet=args.quiet)
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from .config import config_to_yaml, load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.json:
+        _print_json(cfg.model_dump(mode="json"))
+    else:
+        sys.stdout.write(config_to_yaml(cfg))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run, format_report
+
+    report = evaluate_run(
+        args.run_dir,
+        data=args.data,
+        split=args.split,
+        tta=args.tta,
+        temperature_scaling=args.temperature_scaling,
+        conformal=args.conformal,
+        score=args.score,
+        write_sets=args.write_sets,
+        out=args.out,
+        top_k=args.top_k,
+    )
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _cmd_cv(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .evaluate import cross_validate
+
+    cfg = load_config(args.config, args.overrides)
+    result = cross_validate(cfg, folds=args.folds, stratified=args.stratified, out=args.out, overwrite=args.overwrite)
+    if args.json:
+        _print_json(result)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .evaluate import predict
+
+    results = predict(args.run_dir, args.inputs, top_k=args.top_k)
+    if args.json:
+        _print_json(results)
+        return 0
+    for item in results:
+        tops = ", ".join(f"{t['name']} {t['probability']:.3f}" for t in item["top"])
+        print(f"{item['input']}: {tops}")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain
+
+    paths = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer, out=args.out)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .explain import audit, format_audit
+
+    result = audit(args.run_dir, shifts=args.shifts, max_shift=args.max_shift, data=args.data, limit=args.limit)
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_audit(result))
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from .analysis import summary_for
+
+    summary = summary_for(args.model, args.input, allow_floor=args.allow_floor)
+    if args.json:
+        _print_json(summary.to_dict())
+    else:
+        from rich.console import Console
+
+        Console(width=200).print(summary.to_table())
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    result = export_onnx(args.run_dir, out=args.out, opset=args.opset, check=not args.no_check)
+    diff = result["max_abs_diff"]
+    checked = f" (onnxruntime matches PyTorch: max |diff| {diff:.2e})" if diff is not None else ""
+    print(f"wrote {result['path']}{checked}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import list_models, model_info
+
+    infos = [model_info(n) for n in list_models(args.pattern)]
+    if args.json:
+        _print_json(infos)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"cnnkit models ({len(infos)})")
+    for col in ("name", "year", "task", "input", "params", "paper"):
+        table.add_column(col, justify="right" if col == "params" else "left")
+    for i in infos:
+        params = f"{i['num_params']:,}" if i.get("num_params") else "-"
+        table.add_row(i["name"], str(i.get("year", "")), str(i.get("task", "")), "x".join(map(str, i.get("input_size", ()))), params, str(i.get("paper", "")))
+    Console(width=200).print(table)
+    return 0
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from .layers import LAYERS
+
+    names = LAYERS.names(args.pattern)
+    if args.json:
+        _print_json(names)
+    else:
+        for n in names:
+            cls = LAYERS.get(n)
+            doc = (cls.__doc__ or "").strip().splitlines()
+            print(f"{n:32s} {cls.__module__}.{cls.__qualname__}  {doc[0] if doc else ''}")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import dataset_status, download_dataset
+
+    if args.action == "download":
+        if not args.name:
+            raise CnnkitError("cnnkit datasets download NAME: name the dataset (see `cnnkit datasets`)")
+        path = download_dataset(args.name, root=args.root)
+        print(f"{args.name}: ready in {path}")
+        return 0
+    if args.action is not None:
+        raise CnnkitError(f"unknown datasets action {args.action!r}; did you mean 'download'?")
+    rows = dataset_status()
+    if args.json:
+        _print_json(rows)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="cnnkit datasets")
+    for col in ("name", "present", "where", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["present"] else "no", str(r.get("path") or "-"), str(r.get("description", "")))
+    Console(width=200).print(table)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- parser
+
+
+def _add_config_args(p: argparse.ArgumentParser, *, config_required: bool = False) -> None:
+    if config_required:
+        p.add_argument("config", metavar="CONFIG", help="YAML config path")
+    else:
+        p.add_argument("config", metavar="CONFIG", nargs="?", default=None, help="YAML config path (default: built-in defaults)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a config value (repeatable; YAML scalars: 3, 1e-3, true, [1, 2])",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnkit",
+        description="cnnkit: convolutional neural networks, correct to the paper. Run `cnnkit train` to train LeNet-5 on digits.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnnkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("train", _cmd_train, "train a model (no CONFIG: LeNet-5 on the embedded 8x8 digits)")
+    _add_config_args(p)
+    p.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<config-name>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="continue an interrupted run exactly")
+    p.add_argument("--init-from", type=Path, default=None, metavar="RUN_DIR", help="start from a trained run's weights")
+    p.add_argument("--quiet", action="store_true", help="print only the final result")
+
+    p = add("config", _cmd_config, "print the resolved config (defaults filled in, overrides applied)")
+    _add_config_args(p)
+    p.add_argument("--json", action="store_true")
+
+    p = add("evaluate", _cmd_evaluate, "evaluate a trained run on its test set (reports, plots, calibration, conformal)")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--data", default=None, help="evaluate on another registered dataset")
+    p.add_argument("--split", default="test", choices=["test", "val", "train"])
+    p.add_argument("--tta", default="none", choices=["none", "flip", "shift"])
+    p.add_argument("--temperature-scaling", action="store_true", help="fit a temperature on the validation split")
+    p.add_argument("--conformal", type=_probability, default=None, metavar="ALPHA", help="split conformal prediction at miscoverage ALPHA")
+    p.add_argument("--score", default="lac", choices=["lac", "aps", "raps"], help="conformal score")
+    p.add_argument("--write-sets", action="store_true", help="write each test item's prediction set")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = add("cv", _cmd_cv, "k-fold cross-validation: K runs, each fold once as validation")
+    _add_config_args(p, config_required=True)
+    p.add_argument("--folds", type=int, required=True, metavar="K")
+    p.add_argument("--stratified", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    p = add("predict", _cmd_predict, "classify images (.png/.jpg), arrays (.npy) or folders of them")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+
+    p = add("explain", _cmd_explain, "attribution maps (saliency, Grad-CAM, ...), filters and feature maps as PNGs")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("inputs", nargs="*", metavar="INPUT")
+    p.add_argument(
+        "--method",
+        required=True,
+        choices=["saliency", "smoothgrad", "gradcam", "occlusion", "integrated-gradients", "filters", "feature-maps"],
+    )
+    p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
+    p.add_argument("--layer", default=None, help="module name (Grad-CAM, feature maps)")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = add("audit", _cmd_audit, "translation audit: shift consistency and feature-map equivariance error")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--shifts", type=int, default=8)
+    p.add_argument("--max-shift", type=int, default=4)
+    p.add_argument("--data", default=None)
+    p.add_argument("--limit", type=int, default=1000, help="test images to use")
+    p.add_argument("--json", action="store_true")
+
+    p = add("summary", _cmd_summary, "per-layer shapes, parameters, FLOPs and receptive fields of a model or spec")
+    p.add_argument("model", metavar="NAME_OR_SPEC", help="a registered model name or a model-spec YAML path")
+    p.add_argument("--input", type=_parse_shape, default=None, metavar="C,H,W", help="input shape (default: the model's)")
+    p.add_argument("--allow-floor", action="store_true", help="warn instead of failing when a stride does not fit")
+    p.add_argument("--json", action="store_true")
+
+    p = add("export", _cmd_export, "export a trained run to ONNX (checked against PyTorch with onnxruntime)")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--opset", type=int, default=None)
+    p.add_argument("--no-check", action="store_true")
+
+    p = add("models", _cmd_models, "list registered models with paper, year and parameter count")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--json", action="store_true")
+
+    p = add("layers", _cmd_layers, "list registered layers (names usable in model specs)")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--json", action="store_true")
+
+    p = add("datasets", _cmd_datasets, "list datasets and whether their files are present; `datasets download NAME`")
+    p.add_argument("action", nargs="?", default=None, metavar="download", help="download NAME: fetch a dataset")
+    p.add_argument("name", nargs="?", default=None)
+    p.add_argument("--root", type=Path, default=None, help="where to download (default: ~/.cache/cnnkit/<name>)")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        # `cnnkit` alone: the main job is `cnnkit train`; show what there is.
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except CnnkitError as exc:
+        print(f"cnnkit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cnnkit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `cnnkit models | head`
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

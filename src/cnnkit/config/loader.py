@@ -1,0 +1,178 @@
+"""Loading, overriding, validating and dumping run configs.
+
+Errors are :class:`~cnnkit.errors.ConfigError` with one line naming the key path, e.g.
+``config key train.epoch: unknown key; did you mean 'epochs'?`` or
+``config key train.epochs: expected an integer, received 'ten' (str)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, did_you_mean
+from .schema import Config
+
+__all__ = ["load_config", "parse_overrides", "apply_overrides", "validate_config", "config_to_yaml", "read_yaml"]
+
+# PyYAML follows YAML 1.1, where "1e-3" is a string; users mean a float.
+_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _scalar(text: str) -> Any:
+    """Parse an override value as a YAML scalar/flow value (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``null``)."""
+    if _FLOAT_RE.match(text.strip()):
+        return float(text)
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set value {text!r} is not valid YAML: {exc.problem}") from None
+
+
+def _fix_floats(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _fix_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_fix_floats(v) for v in obj]
+    if isinstance(obj, str) and _FLOAT_RE.match(obj):
+        return float(obj)
+    return obj
+
+
+def read_yaml(path: str | Path, *, what: str = "config") -> Any:
+    """Read a YAML file with ``yaml.safe_load`` (never the unsafe loader), with one-line errors."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} file not found: {p}")
+    try:
+        return _fix_floats(yaml.safe_load(p.read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{what} file {p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} file {p} is not UTF-8 text") from None
+
+
+def parse_overrides(items: list[str] | None) -> list[tuple[list[str], Any]]:
+    """``["train.epochs=3", "optim.lr=1e-3"]`` -> ``[(["train", "epochs"], 3), (["optim", "lr"], 0.001)]``."""
+    out = []
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"--set expects key.path=value. Received: {item!r}")
+        out.append((key.split("."), _scalar(value)))
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    raw = copy.deepcopy(raw)
+    for path, value in overrides:
+        node = raw
+        for i, part in enumerate(path[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            elif not isinstance(nxt, dict):
+                raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is a value, not a section")
+            node = nxt
+        node[path[-1]] = value
+    return raw
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the schema section at ``loc`` (for suggestions)."""
+    model: type[BaseModel] | None = Config
+    for part in loc:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return []
+        ann = model.model_fields[part].annotation
+        model = None
+        for cand in getattr(ann, "__args__", ()) or (ann,):
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                model = cand
+    return list(model.model_fields) if model is not None else []
+
+
+_TYPE_WORDS = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "tuple_type": "a list",
+    "list_type": "a list",
+}
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        parent, key = loc[:-1], str(loc[-1])
+        return f"config key {path}: unknown key{did_you_mean(key, _fields_at(parent)) or ''}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"config key {path}: expected one of {expected}, received {value!r}"
+    if kind in _TYPE_WORDS:
+        return f"config key {path}: expected {_TYPE_WORDS[kind]}, received {value!r} ({type(value).__name__})"
+    return f"config key {path}: {err['msg'].lower()}, received {value!r}"
+
+
+def validate_config(raw: dict[str, Any] | None) -> Config:
+    """Validate a raw mapping against the schema, with one-line :class:`ConfigError` messages."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config must be a mapping of sections (seed, model, data, ...). Received: {type(raw).__name__}")
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _format_error(errors[0])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(first + more) from None
+    for key in cfg.model.builder_kwargs():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ConfigError(f"config key model.{key}: not a valid keyword argument name")
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or the built-in defaults when ``path`` is None), apply ``--set`` overrides and validate.
+
+    Example:
+        >>> cfg = load_config(None, ["train.epochs=3", "optim.lr=1e-3"])
+        >>> cfg.train.epochs, cfg.optim.lr
+        (3, 0.001)
+    """
+    raw: Any = {}
+    if path is not None:
+        raw = read_yaml(path)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections (seed, model, data, ...)")
+    raw = apply_overrides(raw, parse_overrides(overrides))
+    cfg = validate_config(raw)
+    if cfg.name is None:
+        cfg.name = Path(path).stem if path is not None else "default"
+    return cfg
+
+
+def config_to_yaml(cfg: Config) -> str:
+    """The resolved config (every default filled in) as YAML."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, default_flow_style=None)

@@ -1,0 +1,182 @@
+"""The dataset type every source returns, the dataset registry, and where files are looked for."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config.schema import DataConfig
+from ..errors import DataError
+from ..registry import Registry
+
+__all__ = ["ArrayDataset", "DatasetSpec", "DATASETS", "search_dirs", "load_dataset"]
+
+
+@dataclass
+class ArrayDataset:
+    """One split of a dataset, in memory.
+
+    Attributes:
+        images: uint8 tensor ``(N, C, H, W)``, values 0..255.
+        labels: int64 tensor ``(N,)``, values in ``0 .. len(class_names) - 1``.
+        class_names: one name per class.
+        name: the dataset's registry name.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(
+                f"Expected uint8 images of shape (N, C, H, W). Received: {self.images.dtype} {tuple(self.images.shape)}"
+            )
+        if self.labels.ndim != 1 or len(self.labels) != len(self.images):
+            raise ValueError(
+                f"Expected one label per image. Received: {len(self.images)} images, labels {tuple(self.labels.shape)}"
+            )
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def subset(self, indices: np.ndarray | torch.Tensor) -> ArrayDataset:
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        return ArrayDataset(self.images[idx], self.labels[idx], list(self.class_names), self.name)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registry entry: how to find and read one dataset.
+
+    ``load(root, split, cfg, size, channels)`` returns an :class:`ArrayDataset`; ``root`` is the folder that
+    :meth:`locate` found (or the user's path for ``image-folder`` / ``npz``). ``files`` are the names that
+    must all be present in a folder for it to count as found.
+    """
+
+    name: str
+    description: str
+    load: Callable[..., ArrayDataset]
+    files: tuple[tuple[str, ...], ...] = ()  # alternatives: each inner tuple is one complete layout
+    needs_root: bool = False
+    downloadable: bool = False
+    apt_package: str | None = None
+    num_classes: int | None = None
+    source_shape: tuple[int, int, int] | None = None
+    has_test_split: bool = True
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def locate(self, root: str | os.PathLike[str] | None = None) -> Path | None:
+        """The first searched folder holding a complete set of this dataset's files, or None."""
+        if self.needs_root:
+            return Path(root).expanduser() if root is not None and Path(root).expanduser().exists() else None
+        for d in search_dirs(self.name, root):
+            if any(all(_exists_any(d, f) for f in layout) for layout in self.files):
+                return d
+        return None
+
+
+def _exists_any(folder: Path, name: str) -> bool:
+    # A name is a '|'-separated list of accepted spellings (gzipped or not, MNIST's '.idx' variant).
+    return any((folder / alt).is_file() for alt in name.split("|"))
+
+
+def search_dirs(name: str, root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Folders searched for dataset ``name``, in order: ``root`` and ``root/<name>``, ``$CNNKIT_DATA/<name>``,
+    ``~/.cache/cnnkit/<name>``, ``/usr/share/datasets/<name>`` (where Debian's dataset packages put files)."""
+    dirs: list[Path] = []
+    if root is not None:
+        r = Path(root).expanduser()
+        dirs += [r, r / name]
+    env = os.environ.get("CNNKIT_DATA")
+    if env:
+        dirs.append(Path(env).expanduser() / name)
+    dirs.append(Path.home() / ".cache" / "cnnkit" / name)
+    dirs.append(Path("/usr/share/datasets") / name)
+    return dirs
+
+
+def default_download_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """Where ``cnnkit datasets download`` puts files: ``root/<name>``, else ``$CNNKIT_DATA/<name>``, else
+    ``~/.cache/cnnkit/<name>``."""
+    if root is not None:
+        return Path(root).expanduser() / name
+    env = os.environ.get("CNNKIT_DATA")
+    if env:
+        return Path(env).expanduser() / name
+    return Path.home() / ".cache" / "cnnkit" / name
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def missing_message(spec: DatasetSpec, root: str | os.PathLike[str] | None) -> str:
+    if spec.needs_root:
+        where = f"{root}" if root is not None else "nowhere (data.root is not set)"
+        return f"{spec.name}: data.root must point at the data; looked at {where}"
+    looked = ", ".join(str(d) for d in search_dirs(spec.name, root))
+    names = ", ".join(f.split("|")[0] for f in spec.files[0])
+    msg = f"{spec.name} not found: need {names}; looked in {looked}."
+    hints = []
+    if spec.apt_package:
+        hints.append(f"`apt-get install {spec.apt_package}`")
+    if spec.downloadable:
+        hints.append(f"`cnnkit datasets download {spec.name}`")
+    if hints:
+        msg += " Get it with " + " or ".join(hints) + "."
+    return msg
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike[str] | None = None,
+    *,
+    split: str = "train",
+    cfg: DataConfig | None = None,
+    size: tuple[int, int] | None = None,
+    channels: int | None = None,
+) -> ArrayDataset:
+    """Read one split (``"train"`` or ``"test"``) of a registered dataset into memory.
+
+    Datasets without a test split (``digits``; ``image-folder`` / ``npz`` without one) are split with a fixed
+    seeded stratified split of ``cfg.test_fraction``, so results are comparable across runs.
+
+    Args:
+        name: registry name (``digits``, ``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``, ``cifar100``,
+            ``image-folder``, ``npz``).
+        root: ``data.root``; defaults to ``cfg.root``.
+        split: ``"train"`` or ``"test"``.
+        cfg: the data config (for ``test_fraction``, ``fit``).
+        size: ``(H, W)`` to bring images of mixed sizes to (``image-folder`` only; others ignore it).
+        channels: 1 or 3 to convert images to (``image-folder`` only).
+
+    Raises:
+        DataError: files missing, truncated, corrupt, or inconsistent (one line naming the file).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"Expected split 'train' or 'test'. Received: split={split!r}")
+    cfg = cfg or DataConfig(name=name)
+    spec = DATASETS.get(name)
+    root = root if root is not None else cfg.root
+    folder = spec.locate(root)
+    if folder is None:
+        raise DataError(missing_message(spec, root))
+    ds = spec.load(folder, split, cfg, size=size, channels=channels)
+    ds.name = spec.name
+    return ds

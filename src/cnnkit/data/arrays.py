@@ -1,0 +1,127 @@
+"""Datasets that arrive as arrays: scikit-learn's 8x8 digits (the embedded default) and ``.npz`` files."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config.schema import DataConfig
+from ..errors import DataError
+from ._core import DATASETS, ArrayDataset, DatasetSpec
+from .folder import TEST_SPLIT_SEED
+from .splits import split_indices
+
+__all__ = ["images_to_uint8_nchw"]
+
+
+def _carve(ds: ArrayDataset, split: str, test_fraction: float) -> ArrayDataset:
+    keep, held = split_indices(ds.labels, test_fraction, TEST_SPLIT_SEED)
+    return ds.subset(keep if split == "train" else held)
+
+
+def _load_digits(folder: Path | None, split: str, cfg: DataConfig, **_: object) -> ArrayDataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    # The 8x8 images hold counts 0..16 (pixels of a 32x32 bitmap per 4x4 block); rescale to 0..255.
+    x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    ds = ArrayDataset(torch.from_numpy(x), torch.from_numpy(bunch.target.astype(np.int64)), [str(i) for i in range(10)])
+    return _carve(ds, split, cfg.test_fraction)
+
+
+def images_to_uint8_nchw(x: np.ndarray, source: str) -> np.ndarray:
+    """``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` arrays (uint8 0..255 or float 0..1) -> uint8 NCHW.
+
+    A 4-D array is read as NCHW when its second axis is 1 or 3, else as NHWC when its last axis is 1 or 3.
+    """
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4:
+        if x.shape[1] not in (1, 3):
+            if x.shape[-1] not in (1, 3):
+                raise DataError(f"{source}: cannot tell the channel axis of shape {x.shape} (expected 1 or 3 channels)")
+            x = x.transpose(0, 3, 1, 2)
+    else:
+        raise DataError(f"{source}: expected images of shape (N, H, W) or (N, H, W, C). Received: {x.shape}")
+    if x.dtype == np.uint8:
+        return np.ascontiguousarray(x)
+    if np.issubdtype(x.dtype, np.floating):
+        if x.size and (np.nanmin(x) < 0 or np.nanmax(x) > 1 or np.isnan(x).any()):
+            raise DataError(f"{source}: float images must lie in [0, 1]")
+        return np.ascontiguousarray(np.rint(x * 255.0).astype(np.uint8))
+    if np.issubdtype(x.dtype, np.integer):
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise DataError(f"{source}: integer images must lie in 0..255")
+        return np.ascontiguousarray(x.astype(np.uint8))
+    raise DataError(f"{source}: unsupported image dtype {x.dtype}")
+
+
+def _npz_path(folder: Path) -> Path:
+    if folder.is_file():
+        return folder
+    files = sorted(folder.glob("*.npz"))
+    if len(files) != 1:
+        raise DataError(f"npz: data.root {folder} must be an .npz file or a folder holding exactly one")
+    return files[0]
+
+
+def _load_npz(folder: Path, split: str, cfg: DataConfig, **_: object) -> ArrayDataset:
+    path = _npz_path(folder)
+    try:
+        # allow_pickle=False: an .npz may come from anywhere, and object arrays would run pickle.
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"unreadable npz file {path}: {e}") from None
+    for key in ("x_train", "y_train"):
+        if key not in arrays:
+            raise DataError(f"npz file {path} has no array {key!r} (found: {', '.join(arrays) or 'none'})")
+    has_test = "x_test" in arrays and "y_test" in arrays
+    xs = "x_test" if split == "test" and has_test else "x_train"
+    ys = "y_test" if split == "test" and has_test else "y_train"
+    x = images_to_uint8_nchw(arrays[xs], f"{path}:{xs}")
+    y = np.asarray(arrays[ys]).reshape(-1)
+    if len(x) != len(y):
+        raise DataError(f"npz file {path}: {xs} has {len(x)} images but {ys} has {len(y)} labels")
+    if not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
+        raise DataError(f"npz file {path}: {ys} must hold non-negative integer labels")
+    y_all = np.concatenate([np.asarray(arrays["y_train"]).reshape(-1)] + ([arrays["y_test"].reshape(-1)] if has_test else []))
+    if "class_names" in arrays:
+        names = [str(s) for s in arrays["class_names"].tolist()]
+        if y_all.size and y_all.max() >= len(names):
+            raise DataError(f"npz file {path}: label {y_all.max()} but only {len(names)} class_names")
+    else:
+        names = [str(i) for i in range(int(y_all.max()) + 1 if y_all.size else 0)]
+    ds = ArrayDataset(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), names)
+    return ds if has_test else _carve(ds, split, cfg.test_fraction)
+
+
+class _DigitsSpec(DatasetSpec):
+    def locate(self, root: object = None) -> Path | None:
+        return Path("<scikit-learn>")  # ships with scikit-learn, always present
+
+
+DATASETS.add(
+    "digits",
+    _DigitsSpec(
+        "digits",
+        "scikit-learn's 1,797 8x8 handwritten digits (embedded default; fixed 75/25 train/test split)",
+        _load_digits,
+        num_classes=10,
+        source_shape=(1, 8, 8),
+        has_test_split=False,
+    ),
+)
+DATASETS.add(
+    "npz",
+    DatasetSpec(
+        "npz",
+        "arrays x_train, y_train[, x_test, y_test, class_names] in an .npz file (data.root: the file)",
+        _load_npz,
+        needs_root=True,
+        has_test_split=False,
+    ),
+)

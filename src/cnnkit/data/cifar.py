@@ -1,0 +1,137 @@
+"""CIFAR-10 and CIFAR-100 (Krizhevsky 2009) from the *binary* distribution, never the pickled one.
+
+Binary records: CIFAR-10 is ``<1 label byte><3072 pixel bytes>``; CIFAR-100 is ``<1 coarse label byte><1
+fine label byte><3072 pixel bytes>``; pixels are the red, then green, then blue 32x32 planes, row-major.
+Files are read from the extracted folder or straight out of the ``.tar.gz`` (by member name, nothing is
+extracted, so a hostile archive cannot write outside it).
+"""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config.schema import DataConfig
+from ..errors import DataError
+from ._core import DATASETS, ArrayDataset, DatasetSpec
+
+__all__ = ["read_cifar_records", "CIFAR10_CLASSES"]
+
+_PIXELS = 3 * 32 * 32
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+_C10 = {
+    "archive": "cifar-10-binary.tar.gz",
+    "dir": "cifar-10-batches-bin",
+    "train": [f"data_batch_{i}.bin" for i in range(1, 6)],
+    "test": ["test_batch.bin"],
+    "meta": "batches.meta.txt",
+    "label_bytes": 1,
+    "num_classes": 10,
+}
+_C100 = {
+    "archive": "cifar-100-binary.tar.gz",
+    "dir": "cifar-100-binary",
+    "train": ["train.bin"],
+    "test": ["test.bin"],
+    "meta": "fine_label_names.txt",
+    "label_bytes": 2,
+    "num_classes": 100,
+}
+
+
+def read_cifar_records(data: bytes, source: str, *, label_bytes: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Parse binary CIFAR records into ``(images uint8 (N, 3, 32, 32), labels int64 (N,))``.
+
+    The label is the last label byte (CIFAR-100's fine label). ``source`` names the file in errors.
+    """
+    record = label_bytes + _PIXELS
+    if len(data) == 0 or len(data) % record:
+        raise DataError(
+            f"truncated or corrupt CIFAR file {source}: {len(data)} bytes is not a whole number of "
+            f"{record}-byte records"
+        )
+    arr = np.frombuffer(data, dtype=np.uint8).reshape(-1, record)
+    labels = arr[:, label_bytes - 1].astype(np.int64)
+    if labels.max() >= num_classes:
+        raise DataError(f"corrupt CIFAR file {source}: label {labels.max()} outside 0..{num_classes - 1}")
+    return arr[:, label_bytes:].reshape(-1, 3, 32, 32), labels
+
+
+def _member_reader(folder: Path, layout: dict):
+    """A function name -> bytes reading from the extracted folder if present, else from the archive."""
+    for d in (folder / layout["dir"], folder):
+        if all((d / f).is_file() for f in layout["train"] + layout["test"]):
+            return lambda name, d=d: ((d / name).read_bytes(), str(d / name))
+    archive = folder / layout["archive"]
+
+    def from_tar(name: str) -> tuple[bytes, str]:
+        member = f"{layout['dir']}/{name}"
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                f = tar.extractfile(member)
+                if f is None:
+                    raise KeyError(member)
+                return f.read(), f"{archive}:{member}"
+        except KeyError:
+            raise DataError(f"{archive} has no member {member}") from None
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DataError(f"corrupt archive {archive}: {e}") from None
+
+    return from_tar
+
+
+def _make_loader(layout: dict):
+    def load(folder: Path, split: str, cfg: DataConfig, **_: object) -> ArrayDataset:
+        read = _member_reader(folder, layout)
+        xs, ys = [], []
+        for name in layout[split]:
+            data, source = read(name)
+            x, y = read_cifar_records(data, source, label_bytes=layout["label_bytes"], num_classes=layout["num_classes"])
+            xs.append(x)
+            ys.append(y)
+        try:
+            meta, _ = read(layout["meta"])
+            names = [s.strip() for s in meta.decode("utf-8", "replace").splitlines() if s.strip()]
+        except (DataError, OSError):
+            names = []
+        if len(names) != layout["num_classes"]:  # the label-name file is optional
+            names = CIFAR10_CLASSES if layout["num_classes"] == 10 else [str(i) for i in range(layout["num_classes"])]
+        return ArrayDataset(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)), names)
+
+    return load
+
+
+def _files(layout: dict) -> tuple[tuple[str, ...], ...]:
+    extracted = tuple(f"{layout['dir']}/{f}" for f in layout["train"] + layout["test"])
+    flat = tuple(layout["train"] + layout["test"])
+    return ((layout["archive"],), extracted, flat)
+
+
+DATASETS.add(
+    "cifar10",
+    DatasetSpec(
+        "cifar10",
+        "CIFAR-10, 50k/10k 32x32 RGB, 10 classes (Krizhevsky 2009), binary version",
+        _make_loader(_C10),
+        files=_files(_C10),
+        downloadable=True,
+        num_classes=10,
+        source_shape=(3, 32, 32),
+    ),
+)
+DATASETS.add(
+    "cifar100",
+    DatasetSpec(
+        "cifar100",
+        "CIFAR-100, 50k/10k 32x32 RGB, 100 fine classes (Krizhevsky 2009), binary version",
+        _make_loader(_C100),
+        files=_files(_C100),
+        downloadable=True,
+        num_classes=100,
+        source_shape=(3, 32, 32),
+    ),
+)

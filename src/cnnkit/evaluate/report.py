@@ -1,0 +1,339 @@
+"""The evaluation report of a classifier: accuracy, top-k, per-class precision/recall/F1, confusion
+matrix, NLL, ECE with a reliability diagram, optional temperature scaling and split conformal sets, and a
+grid of the most confidently wrong images.
+
+:func:`evaluate_model` works on any ``nn.Module`` and any iterable of ``(x, y)`` batches;
+:func:`evaluate_run` rebuilds a run folder's model and data splits and calls it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import CnnkitError
+from . import conformal as _cp
+from .calibration import expected_calibration_error, fit_temperature, plot_reliability, reliability_bins
+from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
+from .plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid
+from .tta import TTA_MODES, tta_log_probs
+
+__all__ = ["collect_outputs", "evaluate_model", "evaluate_run", "format_report"]
+
+_N_ERRORS = 16  # images in the most-confident-errors grid
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def collect_outputs(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, tta: str = "none", keep_errors: int = _N_ERRORS
+) -> dict[str, Any]:
+    """Run ``model`` (in eval mode) over ``batches``; return log-probabilities, labels and the
+    ``keep_errors`` most confidently misclassified inputs.
+
+    Returns:
+        ``{"logits": (N, K) float64 log-probabilities, "labels": (N,) int64, "errors": [(conf, x, y, pred)]}``
+    """
+    if tta not in TTA_MODES:
+        raise CnnkitError(f"Unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
+    was_training = model.training
+    model.eval()
+    device = _device_of(model)
+    logits, labels = [], []
+    errors: list[tuple[float, torch.Tensor, int, int]] = []
+    try:
+        for x, y in batches:
+            x = x.to(device, non_blocking=True)
+            lp = tta_log_probs(model, x, tta).double().cpu()
+            y = torch.as_tensor(y).long().cpu()
+            if lp.ndim != 2:
+                raise CnnkitError(f"Expected the model to output (batch, classes) logits. Received: {tuple(lp.shape)}")
+            logits.append(lp)
+            labels.append(y)
+            conf, pred = lp.exp().max(dim=1)
+            wrong = (pred != y).nonzero().flatten()
+            if len(wrong) and keep_errors:
+                top = wrong[conf[wrong].argsort(descending=True)[:keep_errors]]
+                errors += [(float(conf[i]), x[i].detach().cpu(), int(y[i]), int(pred[i])) for i in top]
+                errors = sorted(errors, key=lambda e: -e[0])[:keep_errors]
+    finally:
+        model.train(was_training)
+    if not logits:
+        raise CnnkitError("nothing to evaluate: the data split is empty")
+    return {"logits": torch.cat(logits).numpy(), "labels": torch.cat(labels).numpy(), "errors": errors}
+
+
+def evaluate_model(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    class_names: list[str] | None = None,
+    calibration_loader: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    split: str = "test",
+    tta: str = "none",
+    temperature_scaling: bool = False,
+    conformal: float | None = None,
+    score: str = "lac",
+    k_reg: int = 1,
+    lam: float = 0.01,
+    write_sets: bool = False,
+    out: str | Path | None = None,
+    top_k: int = 5,
+    ece_bins: int = 15,
+) -> dict[str, Any]:
+    """Evaluate a classifier on ``loader`` (batches of ``(x, y)``, ``x`` already model input).
+
+    Args:
+        calibration_loader: held-out labelled data (the validation split) for ``temperature_scaling``
+            and ``conformal``; required by either.
+        tta: ``"none"``, ``"flip"`` or ``"shift"`` (see :mod:`cnnkit.evaluate.tta`).
+        temperature_scaling: fit ``T`` on the calibration data (Guo et al. 2017) and report NLL / ECE /
+            reliability after scaling as well (accuracy is unchanged by ``T``).
+        conformal: ``alpha`` for split conformal prediction sets (see :mod:`cnnkit.evaluate.conformal`).
+            The sets use the unscaled probabilities: the guarantee does not need calibration, and fitting
+            ``T`` on the same data would couple the two.
+        score, k_reg, lam: the conformity score and RAPS' regularization.
+        write_sets: write ``conformal_sets.jsonl`` (one line per test item) to ``out``.
+        out: folder for ``report.json``, ``confusion_matrix.png``/``.txt``, ``reliability.png``,
+            ``most_confident_errors.png``; nothing is written when None.
+
+    Returns:
+        The JSON-able report (see :func:`format_report` for the keys).
+    """
+    if top_k < 1:
+        raise CnnkitError(f"Expected top_k >= 1. Received: top_k={top_k}")
+    if conformal is not None:
+        _cp._check_score(score)
+        # Validate alpha before any work (the calibration size check comes once n is known).
+        _cp.check_alpha(conformal, 10**9)
+    if write_sets and conformal is None:
+        raise CnnkitError("write_sets needs conformal=ALPHA (--conformal ALPHA)")
+    needs_cal = temperature_scaling or conformal is not None
+    if needs_cal and calibration_loader is None:
+        raise CnnkitError(
+            "temperature scaling and conformal prediction need held-out calibration data; this run has no "
+            "validation split: retrain with --set data.val_fraction=0.1"
+        )
+    res = collect_outputs(model, loader, tta=tta)
+    z, y = res["logits"], res["labels"]
+    num_classes = z.shape[1]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise CnnkitError(f"the model outputs {num_classes} classes but {len(names)} class names were given")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise CnnkitError(f"labels outside 0..{num_classes - 1} for a model with {num_classes} outputs")
+    probs = softmax(z)
+    pred = probs.argmax(axis=1)
+    cm = confusion_matrix(y, pred, num_classes)
+    bins = reliability_bins(probs, y, ece_bins)
+    report: dict[str, Any] = {
+        "split": split,
+        "n": int(len(y)),
+        "tta": tta,
+        "accuracy": accuracy(z, y),
+        "top_k": int(min(top_k, num_classes)),
+        "top_k_accuracy": top_k_accuracy(z, y, top_k),
+        "nll": negative_log_likelihood(z, y),
+        "ece": expected_calibration_error(probs, y, ece_bins),
+        "ece_bins": ece_bins,
+        "class_names": names,
+        "per_class": per_class_metrics(cm, names),
+        "confusion_matrix": cm.tolist(),
+        "temperature": None,
+        "temperature_scaled": None,
+        "conformal": None,
+        "files": {},
+    }
+    cal = collect_outputs(model, calibration_loader, tta=tta, keep_errors=0) if needs_cal else None  # type: ignore[arg-type]
+    scaled_bins = None
+    if temperature_scaling and cal is not None:
+        t = fit_temperature(cal["logits"], cal["labels"])
+        p_t = softmax(z / t)
+        scaled_bins = reliability_bins(p_t, y, ece_bins)
+        report["temperature"] = t
+        report["temperature_scaled"] = {
+            "nll": negative_log_likelihood(z / t, y),
+            "ece": expected_calibration_error(p_t, y, ece_bins),
+            "n_calibration": int(len(cal["labels"])),
+        }
+    sets = None
+    if conformal is not None and cal is not None:
+        p_cal = softmax(cal["logits"])
+        cal_scores = _cp.conformity_scores(p_cal, cal["labels"], score, k_reg=k_reg, lam=lam)
+        qhat = _cp.conformal_quantile(cal_scores, conformal)
+        sets = _cp.prediction_sets(probs, qhat, score, k_reg=k_reg, lam=lam)
+        summary = _cp.summarize_sets(sets, y, names)
+        report["conformal"] = {
+            "alpha": float(conformal),
+            "score": score,
+            "qhat": qhat,
+            "n_calibration": int(len(cal_scores)),
+            **({"k_reg": k_reg, "lam": lam} if score == "raps" else {}),
+            **summary,
+        }
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files = report["files"]
+        (out / "confusion_matrix.txt").write_text(confusion_matrix_text(cm, names), encoding="utf-8")
+        files["confusion_matrix_txt"] = str(out / "confusion_matrix.txt")
+        files["confusion_matrix_png"] = str(plot_confusion_matrix(cm, names, out / "confusion_matrix.png",
+                                                                   title=f"Confusion matrix ({split})"))
+        files["reliability_png"] = str(plot_reliability(bins, out / "reliability.png", ece=report["ece"]))
+        if scaled_bins is not None:
+            files["reliability_scaled_png"] = str(plot_reliability(
+                scaled_bins, out / "reliability_temperature_scaled.png",
+                title=f"After temperature scaling (T={report['temperature']:.2f})",
+                ece=report["temperature_scaled"]["ece"]))
+        errs = res["errors"]
+        files["most_confident_errors_png"] = str(plot_image_grid(
+            [e[1] for e in errs],
+            [f"true {names[e[2]]}\npred {names[e[3]]} ({e[0]:.2f})" for e in errs],
+            out / "most_confident_errors.png",
+            suptitle="Most confident errors",
+        ))
+        if write_sets and sets is not None:
+            lines = []
+            for i in range(len(y)):
+                members = np.flatnonzero(sets[i])
+                lines.append(json.dumps({
+                    "index": i,
+                    "label": int(y[i]),
+                    "set": [int(c) for c in members],
+                    "names": [names[c] for c in members],
+                    "covered": bool(sets[i, y[i]]),
+                }))
+            (out / "conformal_sets.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            files["conformal_sets_jsonl"] = str(out / "conformal_sets.jsonl")
+        (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        files["report_json"] = str(out / "report.json")
+    return report
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    data: str | None = None,
+    split: str = "test",
+    tta: str = "none",
+    temperature_scaling: bool = False,
+    conformal: float | None = None,
+    score: str = "lac",
+    write_sets: bool = False,
+    out: str | Path | None = None,
+    top_k: int = 5,
+    k_reg: int = 1,
+    lam: float = 0.01,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate a run folder's model on one split of its data (``config.yaml``), writing the pictures to
+    ``out`` (default ``RUN_DIR/eval-<split>/``).
+
+    The calibration data for ``temperature_scaling`` and ``conformal`` is the run's validation split (held
+    out from training by ``data.val_fraction``); a run trained without one raises :class:`CnnkitError`.
+    With ``data=NAME`` the model is evaluated on another data set with the same number of classes,
+    converted with the model's recorded preprocessing.
+    """
+    from ..runs import load_model
+    from ._run import load_run_data, resolve_device, split_batches, split_loader
+
+    if tta not in TTA_MODES:
+        raise CnnkitError(f"Unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
+    if conformal is not None:
+        _cp._check_score(score)
+        _cp.check_alpha(conformal, 10**9)
+    loaded = load_model(run_dir, device=resolve_device(device))
+    run = load_run_data(run_dir, loaded, data=data)
+    loader = split_loader(run, split)
+    cal_loader = None
+    if temperature_scaling or conformal is not None:
+        if split == "val":
+            raise CnnkitError("the validation split is the calibration data; evaluate --split test for calibration")
+        cal_loader = split_loader(run, "val")
+    batch = int(run.cfg.data.eval_batch_size)
+    pre = loaded.preprocessing
+    out = Path(out) if out is not None else Path(run_dir) / f"eval-{split}"
+    report = evaluate_model(
+        loaded.model,
+        split_batches(loader, pre, batch_size=batch),
+        class_names=run.class_names or None,
+        calibration_loader=list(split_batches(cal_loader, pre, batch_size=batch)) if cal_loader is not None else None,
+        split=split,
+        tta=tta,
+        temperature_scaling=temperature_scaling,
+        conformal=conformal,
+        score=score,
+        k_reg=k_reg,
+        lam=lam,
+        write_sets=write_sets,
+        out=out,
+        top_k=top_k,
+        ece_bins=int(run.cfg.eval.ece_bins),
+    )
+    report["run_dir"] = str(run_dir)
+    report["data"] = run.cfg.data.name
+    if out is not None:
+        (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as text for a terminal: headline numbers, then per-class metrics and conformal sets."""
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = StringIO()
+    con = Console(file=buf, width=120, force_terminal=False, color_system=None)
+    head = Table(title=f"Evaluation ({report.get('split', 'test')}, n={report['n']}, tta={report.get('tta', 'none')})")
+    head.add_column("metric")
+    head.add_column("value", justify="right")
+    head.add_row("accuracy", f"{report['accuracy']:.4f}")
+    head.add_row(f"top-{report['top_k']} accuracy", f"{report['top_k_accuracy']:.4f}")
+    head.add_row("NLL", f"{report['nll']:.4f}")
+    head.add_row(f"ECE ({report.get('ece_bins', 15)} bins)", f"{report['ece']:.4f}")
+    if report.get("temperature") is not None:
+        ts = report["temperature_scaled"]
+        head.add_row("temperature T", f"{report['temperature']:.4f}")
+        head.add_row("NLL after scaling", f"{ts['nll']:.4f}")
+        head.add_row("ECE after scaling", f"{ts['ece']:.4f}")
+    con.print(head)
+    pc = Table(title="Per class")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        pc.add_column(col, justify="left" if col == "class" else "right")
+    for name, m in report["per_class"].items():
+        pc.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    con.print(pc)
+    cp = report.get("conformal")
+    if cp:
+        t = Table(title=f"Conformal prediction ({cp['score']}, alpha={cp['alpha']}, n_cal={cp['n_calibration']})")
+        t.add_column("metric")
+        t.add_column("value", justify="right")
+        t.add_row("qhat", f"{cp['qhat']:.4f}")
+        t.add_row("coverage (target >= {:.3f})".format(1 - cp["alpha"]), f"{cp['coverage']:.4f}")
+        t.add_row("mean set size", f"{cp['mean_size']:.3f}")
+        t.add_row("median set size", f"{cp['median_size']:.1f}")
+        con.print(t)
+        by = Table(title="Set size by true class")
+        by.add_column("class")
+        by.add_column("mean size", justify="right")
+        by.add_column("coverage", justify="right")
+        for name, s in cp["size_by_class"].items():
+            c = cp.get("coverage_by_class", {}).get(name)
+            by.add_row(name, "-" if s is None else f"{s:.2f}", "-" if c is None else f"{c:.3f}")
+        con.print(by)
+    files = report.get("files") or {}
+    if files:
+        con.print("wrote " + ", ".join(sorted(files.values())))
+    return buf.getvalue().rstrip("\n")

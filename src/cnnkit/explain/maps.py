@@ -1,0 +1,131 @@
+"""What a network has learned, shown directly: first-layer kernels as an image grid, and the activation
+maps of a layer for an input (Zeiler & Fergus 2014 visualize both, Fig. 2 and Fig. 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import CnnkitError
+from .attribution import no_leftover_hooks, resolve_layer
+
+__all__ = ["first_conv_layer", "filter_images", "feature_maps", "plot_filters", "plot_feature_maps"]
+
+
+def first_conv_layer(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    """``(name, module)`` of the first Conv2d in ``model.named_modules()`` order."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            return name, m
+    raise CnnkitError("the model has no Conv2d layer, so there are no filters to show")
+
+
+def filter_images(conv: nn.Conv2d) -> torch.Tensor:
+    """The kernels of ``conv`` as ``(out_channels, C, kH, kW)`` images in [0, 1], each min-max scaled on its
+    own, with ``C`` = 3 when the layer reads 3 channels (shown as RGB) and 1 otherwise (the mean over input
+    channels, for grouped or many-channel layers)."""
+    w = conv.weight.detach().float().cpu()
+    if w.shape[1] != 3:
+        w = w.mean(dim=1, keepdim=True)
+    lo = w.amin(dim=(1, 2, 3), keepdim=True)
+    hi = w.amax(dim=(1, 2, 3), keepdim=True)
+    return (w - lo) / torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+
+
+@torch.no_grad()
+def feature_maps(model: nn.Module, x: torch.Tensor, layer: str | None = None) -> tuple[str, torch.Tensor]:
+    """The output of ``layer`` (default: the first Conv2d) for inputs ``x``: ``(name, (N, C, h, w))``.
+
+    The forward hook used to catch it is removed afterwards, even on error.
+    """
+    if layer is None:
+        name, module = first_conv_layer(model)
+    else:
+        name, module = resolve_layer(model, layer)
+    caught: list[torch.Tensor] = []
+
+    def hook(_m: nn.Module, _inp: object, out: object) -> None:
+        if isinstance(out, torch.Tensor):
+            caught.append(out.detach().float().cpu())
+
+    was_training = model.training
+    model.eval()
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    try:
+        with no_leftover_hooks(model):
+            handle = module.register_forward_hook(hook)
+            try:
+                model(x.to(device))
+            finally:
+                handle.remove()
+    finally:
+        model.train(was_training)
+    if not caught:
+        raise CnnkitError(f"layer {name!r} did not run (or returned no tensor) for this input")
+    out = caught[0]
+    if out.ndim != 4:
+        raise CnnkitError(f"layer {name!r} outputs shape {tuple(out.shape)}, not (N, C, H, W) feature maps; choose a conv or pooling layer")
+    return name, out
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = int(np.ceil(np.sqrt(n)))
+    return int(np.ceil(n / cols)), cols
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_filters(model: nn.Module, path: str | Path, *, max_filters: int = 64) -> Path:
+    """First-layer kernels as a grid of small images."""
+    name, conv = first_conv_layer(model)
+    imgs = filter_images(conv)[:max_filters]
+    rows, cols = _grid(len(imgs))
+    plt = _plt()
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 0.5, 1.1 * rows + 0.7), dpi=100, squeeze=False)
+    try:
+        for ax in axes.ravel():
+            ax.axis("off")
+        for ax, im in zip(axes.ravel(), imgs):
+            a = im[0].numpy() if im.shape[0] == 1 else im.permute(1, 2, 0).numpy()
+            ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        fig.suptitle(f"{name}: {conv.out_channels} filters {tuple(conv.kernel_size)}"
+                     + (f" (first {max_filters})" if conv.out_channels > max_filters else ""))
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_feature_maps(maps: torch.Tensor, path: str | Path, *, title: str = "", max_maps: int = 64) -> Path:
+    """The channels of one ``(C, h, w)`` activation as a grid, each with its own colour scale."""
+    maps = maps[:max_maps]
+    rows, cols = _grid(len(maps))
+    plt = _plt()
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols + 0.5, 1.3 * rows + 0.7), dpi=100, squeeze=False)
+    try:
+        for ax in axes.ravel():
+            ax.axis("off")
+        for ax, m in zip(axes.ravel(), maps):
+            ax.imshow(m.numpy(), cmap="viridis", interpolation="nearest")
+        if title:
+            fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path

@@ -1,0 +1,173 @@
+"""``explain``: attribution overlays, first-layer filters or feature maps for a model and some inputs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CnnkitError, did_you_mean
+from .attribution import ATTRIBUTION_METHODS, SIGNED_METHODS, _targets, attribute, last_conv_layer
+from .maps import feature_maps, plot_feature_maps, plot_filters
+from .plots import plot_overlay
+
+__all__ = ["METHODS", "Explanation", "explain_model", "explain", "default_gradcam_layer"]
+
+METHODS = ATTRIBUTION_METHODS + ("filters", "feature-maps")
+
+
+@dataclass
+class Explanation:
+    """What :func:`explain_model` computed.
+
+    Attributes:
+        maps: ``(N, H, W)`` attributions (input size), ``(N, C, h, w)`` feature maps, or None for filters.
+        targets: the class explained per input (attribution methods only).
+        predicted: predicted class per input; probability: its softmax probability.
+        layer: the layer used (gradcam, feature-maps, filters).
+        paths: the PNGs written.
+    """
+
+    method: str
+    maps: torch.Tensor | None
+    targets: torch.Tensor | None
+    predicted: torch.Tensor
+    probability: torch.Tensor
+    layer: str | None = None
+    paths: list[Path] = field(default_factory=list)
+
+
+def _safe_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("_") or "input"
+
+
+def default_gradcam_layer(model: nn.Module, info: dict[str, Any] | None = None) -> str:
+    """The registry's ``gradcam_layer`` for the model named in ``model.json`` (when it names a module of
+    this model), else the last Conv2d."""
+    build = (info or {}).get("build") or {}
+    name = build.get("name") if isinstance(build, dict) else None
+    if name:
+        try:
+            from ..models import model_info
+
+            layer = model_info(name).get("gradcam_layer")
+        except CnnkitError:
+            layer = None
+        if layer and layer in dict(model.named_modules()):
+            return str(layer)
+    return last_conv_layer(model)
+
+
+def explain_model(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    method: str,
+    target: int | None = None,
+    layer: str | None = None,
+    class_names: list[str] | None = None,
+    names: list[str] | None = None,
+    out: str | Path | None = None,
+    **kwargs: Any,
+) -> Explanation:
+    """Explain ``model``'s predictions for ``x`` ``(N, C, H, W)`` (already model input).
+
+    Args:
+        method: ``saliency``, ``smoothgrad``, ``gradcam``, ``occlusion``, ``integrated-gradients``
+            (see :mod:`cnnkit.explain.attribution`), ``filters`` (first-layer kernels, one PNG) or
+            ``feature-maps`` (the activations of ``layer``, default the first Conv2d, one PNG per input).
+        target: class to explain (attribution methods); default the predicted class.
+        layer: Grad-CAM / feature-map layer, a dotted module name; Grad-CAM defaults to the last Conv2d.
+        names: one name per input, used for file names and titles.
+        out: folder for the PNGs (nothing written when None).
+        kwargs: passed on to :func:`cnnkit.explain.attribution.attribute`.
+    """
+    if method not in METHODS:
+        raise CnnkitError(f"Unknown explain method {method!r}{did_you_mean(str(method), METHODS)}; choose one of {', '.join(METHODS)}")
+    if x.ndim != 4:
+        raise CnnkitError(f"Expected inputs of shape (N, C, H, W). Received: {tuple(x.shape)}")
+    names = names or [f"input{i}" for i in range(len(x))]
+    if len(names) != len(x):
+        raise ValueError(f"Expected one name per input. Received: {len(names)} names for {len(x)} inputs")
+    was_training = model.training
+    model.eval()
+    dev = next(iter(model.parameters()), torch.empty(0)).device
+    try:
+        _, pred, conf = _targets(model, x.to(dev), None)
+    finally:
+        model.train(was_training)
+    k = int(pred.max()) + 1 if class_names is None else len(class_names)
+    cls = class_names or [str(i) for i in range(max(k, 1))]
+
+    def title(i: int, extra: str = "") -> str:
+        return f"{names[i]}: predicted {cls[int(pred[i])]} (p={float(conf[i]):.3f}){extra}"
+
+    paths: list[Path] = []
+    outdir = Path(out) if out is not None else None
+    if method == "filters":
+        from .maps import first_conv_layer
+
+        lname, _ = first_conv_layer(model)
+        if outdir is not None:
+            paths.append(plot_filters(model, outdir / "filters.png"))
+        return Explanation(method, None, None, pred.cpu(), conf.cpu(), lname, paths)
+    if method == "feature-maps":
+        lname, maps = feature_maps(model, x, layer)
+        if outdir is not None:
+            for i in range(len(x)):
+                paths.append(plot_feature_maps(maps[i], outdir / f"{i:03d}-{_safe_stem(names[i])}-feature-maps.png",
+                                               title=title(i, f"\nlayer {lname} {tuple(maps.shape[1:])}")))
+        return Explanation(method, maps, None, pred.cpu(), conf.cpu(), lname, paths)
+    lname = None
+    if method == "gradcam":
+        lname = layer if layer is not None else last_conv_layer(model)
+    a, tgt = attribute(model, x, method, target=target, layer=lname, **kwargs)
+    a, tgt = a.cpu(), tgt.cpu()
+    if outdir is not None:
+        for i in range(len(x)):
+            extra = f"\n{method}" + (f" @ {lname}" if lname else "") + (f", target {cls[int(tgt[i])]}" if target is not None else "")
+            paths.append(plot_overlay(x[i].cpu(), a[i], outdir / f"{i:03d}-{_safe_stem(names[i])}-{method}.png",
+                                      title=title(i, extra), signed=method in SIGNED_METHODS))
+    return Explanation(method, a, tgt, pred.cpu(), conf.cpu(), lname, paths)
+
+
+def explain(
+    run_dir: str | Path,
+    inputs: list[str | Path],
+    *,
+    method: str,
+    target: int | None = None,
+    layer: str | None = None,
+    out: str | Path,
+    device: str | None = None,
+) -> list[Path]:
+    """Explain a run folder's model on image / ``.npy`` inputs (or folders of them); return the PNGs.
+
+    Inputs are converted with the preprocessing recorded in ``model.json`` (as ``cnnkit predict`` does).
+    Grad-CAM's default layer is the registry's ``gradcam_layer`` for the model, else the last Conv2d.
+    ``filters`` ignores the inputs and writes ``OUT/filters.png``.
+    """
+    from ..evaluate._run import resolve_device
+    from ..evaluate.predict import load_inputs
+    from ..runs import load_model
+
+    if method not in METHODS:
+        raise CnnkitError(f"Unknown explain method {method!r}{did_you_mean(str(method), METHODS)}; choose one of {', '.join(METHODS)}")
+    if out is None:
+        raise CnnkitError("explain needs an output folder (--out DIR)")
+    loaded = load_model(run_dir, device=resolve_device(device))
+    model = loaded.model
+    if method == "gradcam" and layer is None:
+        layer = default_gradcam_layer(model, loaded.info)
+    if method == "filters" and not inputs:
+        x = torch.zeros((1, *loaded.preprocessing.get("input_shape", getattr(model, "input_shape", (1, 1, 1)))))
+        names = ["zeros"]
+    else:
+        names, x = load_inputs(inputs, loaded.preprocessing)
+    result = explain_model(model, x, method=method, target=target, layer=layer, class_names=loaded.class_names,
+                           names=names, out=out)
+    return result.paths

@@ -1,0 +1,58 @@
+"""The article's max-unpooling: copy every entry into a block (nearest-neighbour upsampling)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from ._checks import to_pair
+from ._registry import register_layer
+
+__all__ = ["Unpool2d", "unpool2d"]
+
+
+def unpool2d(x: Tensor, kernel_size: int | Sequence[int]) -> Tensor:
+    """(B, C, H, W) -> (B, C, kh H, kw W): entry (i, j) fills the block [kh i, kh (i+1)) x [kw j, kw (j+1))."""
+    kh, kw = to_pair(kernel_size, "kernel_size")
+    b, c, h, w = x.shape
+    # A broadcast view then one copy: exact, and cheaper than interpolate for integer factors.
+    return x[:, :, :, None, :, None].expand(b, c, h, kh, w, kw).reshape(b, c, h * kh, w * kw)
+
+
+@register_layer
+class Unpool2d(nn.Module):
+    """Unpooling by copying: each entry becomes a ``kernel_size`` block of copies.
+
+    This is the article's "max-unpooling layer ... simply copies each entry multiple times"; torch's
+    index-based ``MaxUnpool2d`` (zeros except at the remembered argmax) is registered alongside as
+    ``max_unpool2d``.
+
+    Args:
+        kernel_size: block size (int or pair), the upsampling factor.
+
+    Shape:
+        (B, C, H, W) -> (B, C, kh H, kw W).
+
+    Example:
+        >>> Unpool2d(2)(torch.tensor([[[[1.0, 2.0]]]]))
+        tensor([[[[1., 1., 2., 2.],
+                  [1., 1., 2., 2.]]]])
+
+    Reference:
+        The article's deconvolution section ("max-unpooling ... simply copies each entry multiple
+        times"); equal to nearest-neighbour upsampling by an integer factor. Index-based unpooling is
+        Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014, Sec. 2.1.
+    """
+
+    def __init__(self, kernel_size: int | Sequence[int]) -> None:
+        super().__init__()
+        self.kernel_size = to_pair(kernel_size, "kernel_size")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"Expected a (B, C, H, W) input. Received: shape={tuple(x.shape)}")
+        return unpool2d(x, self.kernel_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}"

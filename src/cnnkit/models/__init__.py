@@ -1,0 +1,52 @@
+"""The model zoo, model specs and the model builder.
+
+Importing this package registers every model in :data:`MODELS` (the zoo modules register on import).
+"""
+
+from __future__ import annotations
+
+# Zoo modules: imported for their @register_model side effect.
+from . import airbench as airbench
+# TODO(zoo helper): alexnet.py not written yet; uncomment when it lands.
+# from . import alexnet as alexnet
+from . import c3d as c3d
+from . import dcgan as dcgan
+from . import dqn as dqn
+# TODO(zoo helper): googlenet.py not written yet; uncomment when it lands.
+# from . import googlenet as googlenet
+from . import lenet as lenet
+# TODO(zoo helper): mobilenet.py not written yet; uncomment when it lands.
+# from . import mobilenet as mobilenet
+# TODO(zoo helper): nin.py not written yet; uncomment when it lands.
+# from . import nin as nin
+# TODO(zoo helper): resnet.py not written yet; uncomment when it lands.
+# from . import resnet as resnet
+from . import tcn as tcn
+from . import tdnn as tdnn
+from . import textcnn as textcnn
+from . import unet as unet
+# TODO(zoo helper): vgg.py not written yet; uncomment when it lands.
+# from . import vgg as vgg
+from ._registry import MODELS as MODELS
+from ._registry import create_model as create_model
+from ._registry import list_models as list_models
+from ._registry import model_info as model_info
+from ._registry import register_model as register_model
+from .build import build_model as build_model
+from .build import model_config_for_json as model_config_for_json
+from .spec import SpecModel as SpecModel
+from .spec import build_from_spec as build_from_spec
+from .spec import load_spec as load_spec
+
+__all__ = [
+    "MODELS",
+    "SpecModel",
+    "build_from_spec",
+    "build_model",
+    "create_model",
+    "list_models",
+    "load_spec",
+    "model_config_for_json",
+    "model_info",
+    "register_model",
+]

@@ -1,0 +1,99 @@
+"""Build a model from the ``model`` section of a config: a registry name with arguments, or a spec.
+
+``{"name": "resnet18", "num_classes": 10}`` calls the registered builder; ``{"spec": "path.yaml"}`` (or an
+inline spec dict) builds a :class:`~cnnkit.models.spec.SpecModel`. Unknown builder arguments are rejected
+with a close-match suggestion, since a misspelt ``num_clases`` must not silently fall back to 1000.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConfigError, did_you_mean
+from ._registry import MODELS, model_info
+from .spec import build_from_spec, load_spec
+
+__all__ = ["build_model", "model_config_for_json"]
+
+
+def _as_dict(cfg: Any) -> dict[str, Any]:
+    if hasattr(cfg, "model_dump"):  # a pydantic section
+        cfg = cfg.model_dump(exclude_none=True)
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"Expected the model config to be a mapping with 'name' or 'spec'. Received: {cfg!r}")
+    return dict(cfg)
+
+
+def build_model(cfg: Any, *, num_classes: int | None = None, in_channels: int | None = None) -> nn.Module:
+    """Build a model from ``{"name": str, **builder_kwargs}`` or ``{"spec": path_or_dict}``.
+
+    Args:
+        cfg: The model config (a dict or a pydantic section with ``model_dump``).
+        num_classes: From the dataset; passed to a builder that accepts it when ``cfg`` does not set it.
+            For a spec, checked against the spec's output size instead.
+        in_channels: Likewise; for a spec, checked against the spec's input channels.
+
+    Returns:
+        The model, always with ``model.input_shape`` (the input shape without batch).
+
+    Raises:
+        ConfigError: neither or both of ``name``/``spec``; unknown builder arguments (with suggestions);
+            a spec that does not match the dataset.
+    """
+    cfg = _as_dict(cfg)
+    has_name, has_spec = cfg.get("name") is not None, cfg.get("spec") is not None
+    if has_name == has_spec:
+        raise ConfigError("Expected exactly one of 'name' (a registered model) or 'spec' (a model spec) in the model config")
+    if has_spec:
+        extra = [k for k in cfg if k != "spec" and cfg[k] is not None]
+        if extra:
+            raise ConfigError(f"A model spec takes no other model keys. Received: {', '.join(map(repr, extra))}")
+        model = build_from_spec(cfg["spec"])
+        if in_channels is not None and model.input_shape[0] != in_channels:
+            raise ConfigError(
+                f"The model spec expects {model.input_shape[0]} input channels but the data has {in_channels}"
+            )
+        if num_classes is not None and len(model.output_shape) == 1 and model.output_shape[0] != num_classes:
+            raise ConfigError(f"The model spec outputs {model.output_shape[0]} values but the data has {num_classes} classes")
+        return model
+
+    name = str(cfg.pop("name"))
+    builder = MODELS.get(name)  # UnknownNameError (a CnnkitError) with suggestions
+    params = inspect.signature(builder).parameters
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if not var_kw:
+        for key in cfg:
+            if key not in params:
+                raise ConfigError(
+                    f"model {name!r} has no argument {key!r}{did_you_mean(key, list(params))}; "
+                    f"arguments: {', '.join(params) or '(none)'}"
+                )
+    for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if value is not None and key not in cfg and (key in params or var_kw):
+            cfg[key] = value
+    try:
+        model = builder(**cfg)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model {name!r}: {exc}") from None
+    if not hasattr(model, "input_shape"):
+        shape = tuple(model_info(name)["input_size"])
+        if "in_channels" in cfg:
+            shape = (int(cfg["in_channels"]), *shape[1:])
+        model.input_shape = shape
+    return model
+
+
+def model_config_for_json(cfg: Any) -> dict[str, Any]:
+    """The model config with a spec file's content inlined, so ``model.json`` rebuilds without the file."""
+    cfg = _as_dict(cfg)
+    spec = cfg.get("spec")
+    if spec is not None and isinstance(spec, (str, Path)):
+        cfg["spec"] = load_spec(spec)
+    elif isinstance(spec, Mapping):
+        cfg["spec"] = load_spec(spec)
+    return cfg

@@ -1,0 +1,89 @@
+"""DistributedDataParallel plumbing: process-group setup from torchrun's environment, and small collectives.
+
+``torchrun --nproc_per_node=N -m cnnkit train CONFIG`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` then joins the group with gloo on CPU or NCCL
+on CUDA (one GPU per process, ``cuda:LOCAL_RANK``). Without those variables everything is a no-op with
+rank 0 of 1.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistInfo", "init_distributed", "shutdown_distributed", "all_reduce_sum", "broadcast_str", "barrier", "all_gather_tensor"]
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    initialized_here: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_type: str) -> DistInfo:
+    """Join the process group described by torchrun's environment variables (no-op when absent)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or not dist.is_available():
+        return DistInfo()
+    rank = int(os.environ["RANK"])
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local)
+    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    return DistInfo(rank, world, local, initialized_here=True)
+
+
+def shutdown_distributed(info: DistInfo) -> None:
+    if info.initialized_here and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """In-place sum over ranks (identity for one process)."""
+    if info.enabled:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def all_gather_tensor(tensor: torch.Tensor, info: DistInfo) -> list[torch.Tensor]:
+    """The same-shaped ``tensor`` from every rank, in rank order."""
+    if not info.enabled:
+        return [tensor]
+    out = [torch.empty_like(tensor) for _ in range(info.world_size)]
+    dist.all_gather(out, tensor)
+    return out
+
+
+def broadcast_str(text: str | None, info: DistInfo, device: torch.device) -> str:
+    """Rank 0's ``text`` on every rank (used for the run folder name, which carries a timestamp)."""
+    if not info.enabled:
+        return text or ""
+    data = (text or "").encode("utf-8") if info.is_main else b""
+    length = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    dist.broadcast(length, 0)
+    buf = torch.zeros(int(length.item()), dtype=torch.uint8, device=device)
+    if info.is_main:
+        buf.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+    dist.broadcast(buf, 0)
+    return bytes(buf.cpu().tolist()).decode("utf-8")
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()

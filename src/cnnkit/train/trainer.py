@@ -1,0 +1,676 @@
+"""The training loop: :class:`Trainer`, usable from Python with any ``nn.Module``.
+
+One optimizer step per batch: forward under the configured precision, loss (+ weight penalty), a
+non-finite check decided identically on all ranks, backward (scaled for fp16), optional gradient-norm
+clipping, the step, the max-norm projection, the EMA update. At each epoch end: validation, a metric row,
+early stopping, the best weights, a checkpoint. Checkpoints hold everything needed to continue at the same
+(epoch, step) exactly; see :mod:`cnnkit.train.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config.loader import validate_config
+from ..config.schema import Config
+from ..errors import CnnkitError
+from ..runs import atomic_write_text
+from . import checkpoint as ckpt
+from .distributed import DistInfo, all_gather_tensor, all_reduce_sum, barrier
+from .early_stopping import EarlyStopping
+from .ema import ModelEMA
+from .losses import AUX_WEIGHT, make_criterion
+from .metrics import MetricsLog, json_safe
+from .optim import build_optimizer
+from .progress import Progress
+from .regularizers import max_norm_, penalty_loss, penalty_params
+from .runtime import autocast_context, resolve_device, setup_runtime
+from .schedules import apply_lr, build_schedule
+from .signals import RESUMABLE_EXIT_CODE, StopFlag, handle_stop_signals
+from .transfer import freeze
+
+__all__ = ["Trainer", "TrainingError", "TrainingInterrupted"]
+
+
+class TrainingError(CnnkitError):
+    """Training cannot go on (a non-finite loss under ``train.nan_policy: stop``)."""
+
+
+class TrainingInterrupted(CnnkitError):
+    """SIGTERM/SIGINT (or :meth:`Trainer.request_stop`): the step was finished and a checkpoint saved."""
+
+    exit_code = RESUMABLE_EXIT_CODE
+
+    def __init__(self, message: str, run_dir: Path | None = None) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
+def _batches(loader: Any, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of ``epoch`` from ``start_step`` on.
+
+    cnnkit loaders expose ``epoch_batches(epoch, start_step)``, a pure function of (seed, epoch, step), which
+    is what makes resume exact. Other iterables (a torch DataLoader) are iterated and the first
+    ``start_step`` batches skipped; they resume exactly only if their order depends on the epoch alone.
+    """
+    if hasattr(loader, "epoch_batches"):
+        yield from loader.epoch_batches(epoch, start_step=start_step)
+        return
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    for i, batch in enumerate(loader):
+        if i >= start_step:
+            yield batch[0], batch[1]
+
+
+def _tta_logits(model: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
+    """Test-time augmentation: average logits over flips (``flip``) and also 1-pixel shifts (``shift``).
+
+    As in airbench: the horizontal mirror, and for ``shift`` the two diagonal 1-pixel translations (reflect
+    padding) of the image and of its mirror, weighted half as much as the unshifted pair.
+    """
+    logits = model(x)
+    if mode == "none" or x.ndim != 4:
+        return logits
+    flipped = x.flip(-1)
+    out = 0.5 * (logits + model(flipped))
+    if mode == "flip":
+        return out
+    pad = F.pad(torch.cat([x, flipped]), (1, 1, 1, 1), mode="reflect")
+    h, w = x.shape[-2:]
+    up_left = model(pad[..., :h, :w])
+    down_right = model(pad[..., 2 : 2 + h, 2 : 2 + w])
+    b = x.shape[0]
+    shifted = (up_left[:b] + up_left[b:] + down_right[:b] + down_right[b:]) / 4
+    return 0.5 * out + 0.5 * shifted
+
+
+class Trainer:
+    """Train any ``nn.Module`` with the settings of a :class:`~cnnkit.config.Config`.
+
+    Args:
+        model: the network (plain module; the trainer wraps it in DDP / ``torch.compile`` as configured).
+        train_loader: batches ``(x, y)``; a cnnkit loader (``epoch_batches``) or any sized iterable.
+        val_loader: optional, evaluated after each epoch (``val_*`` metrics, early stopping, best weights).
+        test_loader: optional, evaluated once at the end.
+        cfg: a Config, a mapping validated into one, or None for the defaults.
+        run_dir: where metrics, checkpoints and the summary go (rank 0); None keeps everything in memory.
+        dist: the distributed context (from :func:`cnnkit.train.distributed.init_distributed`).
+        quiet: no progress output.
+        on_step_end: called as ``on_step_end(trainer)`` after every optimizer step (e.g. to request a stop).
+
+    Example:
+        >>> trainer = Trainer(net, train_loader=loader, cfg={"train": {"epochs": 2}})  # doctest: +SKIP
+        >>> summary = trainer.fit()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        train_loader: Any,
+        val_loader: Any = None,
+        test_loader: Any = None,
+        cfg: Config | dict[str, Any] | None = None,
+        run_dir: str | Path | None = None,
+        device: str | torch.device | None = None,
+        dist: DistInfo | None = None,
+        quiet: bool = False,
+        progress: Progress | None = None,
+        on_step_end: Callable[[Trainer], None] | None = None,
+    ) -> None:
+        self.cfg = cfg if isinstance(cfg, Config) else validate_config(dict(cfg or {}))
+        tc = self.cfg.train
+        self.dist = dist or DistInfo()
+        self.device = torch.device(device) if device is not None else resolve_device(tc.device, self.dist.local_rank)
+        setup_runtime(threads=tc.threads, deterministic=tc.deterministic, device=self.device)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.train_loader, self.val_loader, self.test_loader = train_loader, val_loader, test_loader
+        self.progress = progress or Progress(enabled=self.dist.is_main and not quiet)
+        self.on_step_end = on_step_end
+        self.stop_flag = StopFlag()
+
+        self.raw_model = model.to(self.device)
+        if tc.channels_last:
+            self.raw_model = self.raw_model.to(memory_format=torch.channels_last)
+        self.frozen = freeze(self.raw_model, tc.freeze)
+        self.optimizer = build_optimizer(self.raw_model, self.cfg.optim)
+        self.steps_per_epoch = len(train_loader)
+        if self.steps_per_epoch < 1:
+            raise CnnkitError("the training set yields no batches (check data.batch_size and data.limit_train)")
+        self.total_steps = tc.epochs * self.steps_per_epoch
+        self.schedule = build_schedule(
+            self.cfg.schedule, lr=self.cfg.optim.lr, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch
+        )
+        self.criterion = make_criterion(tc.loss, label_smoothing=tc.label_smoothing)
+        self.eval_criterion = make_criterion(tc.loss, label_smoothing=0.0)
+        self._penalty_params = (
+            penalty_params(self.raw_model, tc.penalty.params) if (tc.penalty.l1 > 0 or tc.penalty.l2 > 0) else []
+        )
+        self.ema = ModelEMA(self.raw_model, decay=tc.ema.decay, every_steps=tc.ema.every_steps) if tc.ema else None
+        es = tc.early_stopping
+        self.early = EarlyStopping(es.monitor, mode=es.mode, patience=es.patience, min_delta=es.min_delta) if es else None
+        # The best-weights record: by the early-stopping monitor, else validation accuracy when there is a
+        # validation set, else none.
+        if es is not None:
+            self.monitor, self.monitor_mode = es.monitor, es.mode
+        elif val_loader is not None:
+            self.monitor, self.monitor_mode = "val_accuracy", "max"
+        else:
+            self.monitor, self.monitor_mode = None, "max"
+        self.scaler = (
+            torch.amp.GradScaler("cuda") if tc.precision == "fp16" and self.device.type == "cuda" else None
+        )
+        autocast_context(tc.precision, self.device)  # validates precision vs device now, not mid-run
+        self.model: nn.Module = self.raw_model  # wrapped (DDP, compile) in _prepare
+
+        # Loop state (all of it goes into checkpoints).
+        self.epoch = 0  # 0-based epoch being trained
+        self.step = 0  # optimizer steps done within self.epoch
+        self.global_step = 0
+        self.history: list[dict[str, Any]] = []
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.train_seconds = 0.0
+        self.skipped_steps = 0
+        self.stopped_early = False
+        self._acc = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss sum, correct, count
+        self._epoch_seconds = 0.0
+        self._prepared = False
+        self._tb: Any = None
+        self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl") if self.run_dir is not None else None
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights evaluated and saved: the EMA copy when ``ema.evaluate_with_ema``, else the model."""
+        if self.ema is not None and self.cfg.train.ema is not None and self.cfg.train.ema.evaluate_with_ema:
+            return self.ema.module
+        return self.raw_model
+
+    def request_stop(self) -> None:
+        """Ask the loop to finish the current step, save a checkpoint and raise :class:`TrainingInterrupted`."""
+        self.stop_flag.request()
+
+    def log(self, text: str) -> None:
+        self.progress.message(text)
+
+    @torch.no_grad()
+    def evaluate(self, loader: Any, *, model: nn.Module | None = None, tta: str | None = None) -> dict[str, float]:
+        """Loss and accuracy of ``model`` (default: :attr:`eval_model`) on ``loader``, summed over ranks."""
+        model = model if model is not None else self.eval_model
+        tta = tta if tta is not None else self.cfg.train.tta
+        was_training = model.training
+        model.eval()
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        for x, y in _batches(loader, 0):
+            x, y = self._to_device(x, y)
+            with autocast_context(self.cfg.train.precision, self.device):
+                logits = _tta_logits(model, x, tta)
+            logits = logits.float()
+            sums[0] += self.eval_criterion(logits, y).double() * y.shape[0]
+            sums[1] += (logits.argmax(1) == y).sum()
+            sums[2] += y.shape[0]
+        model.train(was_training)
+        all_reduce_sum(sums, self.dist)
+        loss, correct, count = sums.tolist()
+        if count == 0:
+            return {"loss": float("nan"), "accuracy": float("nan"), "count": 0}
+        return {"loss": loss / count, "accuracy": correct / count, "count": int(count)}
+
+    def fit(self, *, resume: bool | str | Path = False) -> dict[str, Any]:
+        """Train for ``train.epochs`` (or until early stopping); returns the summary.
+
+        Args:
+            resume: True to continue from the newest usable checkpoint in ``run_dir/checkpoints``, or a
+                checkpoint folder / run folder.
+        """
+        start = time.perf_counter()
+        resumed_from = None
+        if resume:
+            resumed_from = self._resume(resume)
+        else:
+            self._seed_training()
+        self._prepare(fresh=not resume)
+        tc = self.cfg.train
+        try:
+            with handle_stop_signals(self.stop_flag):
+                while self.epoch < tc.epochs:
+                    if self._train_epoch():
+                        break
+        finally:
+            self.progress.close()
+        if self.early is not None and self.cfg.train.early_stopping and self.cfg.train.early_stopping.restore_best:
+            self._restore_best()
+        summary = self._finish(start, resumed_from)
+        if self.run_dir is not None and self.dist.is_main:
+            from .plots import plot_learning_curves
+
+            self.write_summary(summary)
+            plot_learning_curves(self.history, self.run_dir / "plots" / "learning_curves.png")
+        return summary
+
+    # ------------------------------------------------------------------ setup
+
+    def _seed_training(self) -> None:
+        import random
+
+        import numpy as np
+
+        seed = self.cfg.seed + 1_000_003 * self.dist.rank  # dropout masks differ between ranks
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+
+    def _prepare(self, *, fresh: bool) -> None:
+        if self._prepared:
+            return
+        self._prepared = True
+        if fresh and hasattr(self.raw_model, "init_from_data"):
+            self._init_from_data()
+        model: nn.Module = self.raw_model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = DDP(model, device_ids=ids)
+        if self.cfg.train.compile:
+            model = torch.compile(model)  # type: ignore[assignment]
+        self.model = model
+        if self.cfg.train.tensorboard and self.dist.is_main and self.run_dir is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+            except ImportError:
+                self.log("train.tensorboard: the tensorboard package is not installed; skipping TensorBoard logs")
+
+    @torch.no_grad()
+    def _init_from_data(self, max_images: int = 5000) -> None:
+        """Give the model's ``init_from_data`` hook (e.g. a frozen whitening conv) up to 5,000 training images."""
+        chunks, n = [], 0
+        for x, _ in _batches(self.train_loader, 0):
+            chunks.append(x.to(self.device))
+            n += x.shape[0]
+            if n >= max_images:
+                break
+        images = torch.cat(chunks)[:max_images]
+        if self.cfg.train.channels_last and images.ndim == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        self.raw_model.init_from_data(images)  # type: ignore[operator]
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        if self.cfg.train.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loss(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(out, (tuple, list)):
+            main, aux = out[0], out[1:]
+            loss = self.criterion(main, y)
+            for a in aux:
+                loss = loss + AUX_WEIGHT * self.criterion(a, y)
+            return loss, main
+        return self.criterion(out, y), out
+
+    def _train_epoch(self) -> bool:
+        """Train ``self.epoch`` from ``self.step``; returns True when training should end (early stopping)."""
+        tc = self.cfg.train
+        spe = self.steps_per_epoch
+        # On CUDA with nan_policy stop and one process, the finite check is deferred to the progress/epoch
+        # sync points (a NaN poisons the epoch's loss sum, so nothing is missed); elsewhere it is per step.
+        check_every_step = self.device.type != "cuda" or tc.nan_policy == "skip" or self.dist.enabled
+        if self.step == 0:
+            self._acc.zero_()
+            self._epoch_seconds = 0.0
+        self.progress.start_epoch(self.epoch + 1, tc.epochs, spe, self.step)
+        t0 = time.perf_counter()
+        flags = torch.zeros(2, device=self.device)
+        batches = _batches(self.train_loader, self.epoch, self.step)
+        stop_mid_epoch = False
+        for x, y in batches:
+            x, y = self._to_device(x, y)
+            apply_lr(self.optimizer, self.schedule(self.global_step))
+            with autocast_context(tc.precision, self.device):
+                out = self.model(x)
+                loss, logits = self._loss(out, y)
+            total = loss
+            if self._penalty_params:
+                total = total + penalty_loss(self._penalty_params, l1=tc.penalty.l1, l2=tc.penalty.l2)
+            skip = False
+            if check_every_step:
+                flags[0] = (~torch.isfinite(total.detach())).float()
+                flags[1] = float(self.stop_flag.requested)
+                all_reduce_sum(flags, self.dist)
+                bad, stop = flags.tolist()
+                if stop:
+                    self.stop_flag.request()
+                if bad:
+                    if tc.nan_policy == "stop":
+                        self._raise_nonfinite(total)
+                    skip = True
+            if skip:
+                self.skipped_steps += 1
+                self.optimizer.zero_grad(set_to_none=True)
+                self.log(f"non-finite loss at epoch {self.epoch + 1} step {self.step + 1}: step skipped (train.nan_policy: skip)")
+            else:
+                self._backward_and_step(total)
+                with torch.no_grad():
+                    self._acc[0] += loss.detach().double() * y.shape[0]
+                    self._acc[1] += (logits.detach().argmax(1) == y).sum()
+                    self._acc[2] += y.shape[0]
+            self.step += 1
+            self.global_step += 1
+            if self.on_step_end is not None:
+                self.on_step_end(self)
+            if self.progress.want_update():
+                n = max(1.0, self._acc[2].item())
+                dt = self._epoch_seconds + time.perf_counter() - t0
+                self.progress.update(
+                    self.step, loss=self._acc[0].item() / n, acc=self._acc[1].item() / n, ips=n * self.dist.world_size / max(dt, 1e-9)
+                )
+            if not check_every_step and self.step % tc.log_every == 0:
+                self._check_accumulated_finite()
+            if self.stop_flag.requested and self.step < spe:
+                stop_mid_epoch = True
+                break
+            every = tc.checkpoint.every_steps
+            if every and self.global_step % every == 0 and self.step < spe:
+                self._epoch_seconds += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                self._save_checkpoint()
+        self._epoch_seconds += time.perf_counter() - t0
+        if stop_mid_epoch:
+            self._save_checkpoint()
+            self._interrupted()
+        if not check_every_step:
+            self._check_accumulated_finite()
+        return self._end_epoch()
+
+    def _backward_and_step(self, total: torch.Tensor) -> None:
+        tc = self.cfg.train
+        if self.scaler is not None:
+            self.scaler.scale(total).backward()
+            if tc.grad_clip:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), tc.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            total.backward()
+            if tc.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), tc.grad_clip)
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if tc.max_norm:
+            max_norm_(self.raw_model, tc.max_norm)
+        if self.ema is not None:
+            self.ema.update(self.raw_model)
+
+    def _raise_nonfinite(self, value: torch.Tensor | float) -> None:
+        v = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+        where = f" in {self.run_dir / 'checkpoints'}" if self.run_dir is not None else ""
+        raise TrainingError(
+            f"non-finite loss ({v}) at epoch {self.epoch + 1} step {self.step + 1}; training stopped "
+            f"(train.nan_policy: stop) and the last good checkpoint{where} is intact. "
+            "Try a lower optim.lr, train.grad_clip, or train.nan_policy: skip"
+        )
+
+    def _check_accumulated_finite(self) -> None:
+        if not math.isfinite(self._acc[0].item()):
+            self._raise_nonfinite(self._acc[0].item())
+
+    def _end_epoch(self) -> bool:
+        tc = self.cfg.train
+        acc = self._acc.clone()
+        all_reduce_sum(acc, self.dist)
+        loss_sum, correct, count = acc.tolist()
+        self.train_seconds += self._epoch_seconds
+        row: dict[str, Any] = {
+            "epoch": self.epoch + 1,
+            "train_loss": loss_sum / count if count else float("nan"),
+            "train_accuracy": correct / count if count else float("nan"),
+        }
+        if self.val_loader is not None:
+            val = self.evaluate(self.val_loader)
+            row["val_loss"], row["val_accuracy"] = val["loss"], val["accuracy"]
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row["seconds"] = self._epoch_seconds
+        row["images_per_second"] = count / self._epoch_seconds if self._epoch_seconds > 0 else 0.0
+        if self.skipped_steps:
+            row["skipped_steps"] = self.skipped_steps
+        self.history.append(json_safe(row))
+        if self.metrics_log is not None and self.dist.is_main:
+            self.metrics_log.append(row)
+        if self._tb is not None:
+            for k, v in row.items():
+                if k != "epoch" and isinstance(v, (int, float)):
+                    self._tb.add_scalar(k, v, self.epoch + 1)
+        self.progress.end_epoch(row, tc.epochs)
+
+        improved = False
+        if self.monitor is not None:
+            value = row.get(self.monitor)
+            if value is None:
+                raise CnnkitError(
+                    f"train.early_stopping.monitor: {self.monitor!r} is not a metric of this run "
+                    f"(available: {', '.join(k for k in row if k not in ('epoch', 'seconds'))}); "
+                    "val_* metrics need data.val_fraction > 0"
+                )
+            if self.early is not None:
+                improved = self.early.update(float(value), epoch=self.epoch + 1)
+            else:
+                improved = self.best_value is None or (
+                    value > self.best_value if self.monitor_mode == "max" else value < self.best_value
+                )
+            if improved:
+                self.best_value, self.best_epoch = float(value), self.epoch + 1
+                if self.early is not None:
+                    self.best_state = {k: v.detach().clone() for k, v in self.eval_model.state_dict().items()}
+        finished = self.early is not None and self.early.should_stop
+        if finished:
+            self.stopped_early = True
+            self.log(
+                f"early stopping: {self.monitor} did not improve for {self.early.patience} epochs "  # type: ignore[union-attr]
+                f"(best {self.best_value:.4f} at epoch {self.best_epoch})"
+            )
+        self.epoch += 1
+        self.step = 0
+        self._acc.zero_()
+        ck = tc.checkpoint
+        last = finished or self.epoch >= tc.epochs
+        if last or (ck.every_epochs and self.epoch % ck.every_epochs == 0) or self.stop_flag.requested:
+            self._save_checkpoint(best=improved and ck.keep_best)
+        elif improved and ck.keep_best:
+            self._save_checkpoint(best=True, last_k=False)
+        if self.stop_flag.requested and not last:
+            self._interrupted()
+        return finished
+
+    def _interrupted(self) -> None:
+        self.progress.close()
+        if self.run_dir is not None:
+            raise TrainingInterrupted(f"interrupted; resume with cnnkit train --resume {self.run_dir}", self.run_dir)
+        raise TrainingInterrupted("interrupted (no run folder, so nothing was saved)")
+
+    def _restore_best(self) -> None:
+        if self.best_state is not None:
+            self.eval_model.load_state_dict(self.best_state)
+            if self.eval_model is not self.raw_model:
+                self.raw_model.load_state_dict(self.best_state)
+            if self.best_epoch != len(self.history):
+                self.log(f"restored the best weights (epoch {self.best_epoch}, {self.monitor} {self.best_value:.4f})")
+
+    def _finish(self, start: float, resumed_from: str | None) -> dict[str, Any]:
+        test = self.evaluate(self.test_loader) if self.test_loader is not None else None
+        final = self.history[-1] if self.history else {}
+        total_images = sum(r["images_per_second"] * r["seconds"] for r in self.history)
+        summary: dict[str, Any] = {
+            "test_accuracy": test["accuracy"] if test else None,
+            "test_loss": test["loss"] if test else None,
+            "test_count": test["count"] if test else None,
+            "epochs": len(self.history),
+            "steps": self.global_step,
+            "train_seconds": self.train_seconds,
+            "wall_seconds": time.perf_counter() - start,
+            "best_epoch": self.best_epoch if self.best_epoch is not None else (len(self.history) or None),
+            "monitor": self.monitor,
+            "best_value": self.best_value,
+            "stopped_early": self.stopped_early,
+            "final_train_loss": final.get("train_loss"),
+            "final_train_accuracy": final.get("train_accuracy"),
+            "final_val_accuracy": final.get("val_accuracy"),
+            "images_per_second": total_images / self.train_seconds if self.train_seconds > 0 else None,
+            "skipped_steps": self.skipped_steps,
+            "num_params": sum(p.numel() for p in self.raw_model.parameters()),
+            "device": str(self.device),
+            "precision": self.cfg.train.precision,
+            "world_size": self.dist.world_size,
+            "ema": self.eval_model is not self.raw_model,
+            "tta": self.cfg.train.tta,
+            "resumed_from": resumed_from,
+        }
+        if self._tb is not None:
+            self._tb.close()
+        return json_safe(summary)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in self.raw_model.state_dict().items()}
+        opt_t, opt_meta = ckpt.optimizer_state_to_flat(self.optimizer)
+        tensors.update(opt_t)
+        if self.ema is not None:
+            tensors.update({f"ema/{k}": v for k, v in self.ema.state_dict().items()})
+        if self.best_state is not None:
+            tensors.update({f"best/{k}": v for k, v in self.best_state.items()})
+        rng_t, rng_meta = ckpt.rng_state()
+        # Every rank's torch RNG stream and partial-epoch sums (gathered: only rank 0 writes).
+        for r, t in enumerate(all_gather_tensor(rng_t["rng/torch"].to(self.device), self.dist)):
+            tensors[f"rng/torch/{r}"] = t
+        if "rng/cuda" in rng_t:
+            for r, t in enumerate(all_gather_tensor(rng_t["rng/cuda"].to(self.device), self.dist)):
+                tensors[f"rng/cuda/{r}"] = t
+        for r, t in enumerate(all_gather_tensor(self._acc, self.dist)):
+            tensors[f"acc/{r}"] = t
+        meta = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "steps_per_epoch": self.steps_per_epoch,
+            "world_size": self.dist.world_size,
+            "history": self.history,
+            "best": {"monitor": self.monitor, "value": self.best_value, "epoch": self.best_epoch},
+            "early_stopping": self.early.state_dict() if self.early is not None else None,
+            "ema": {"updates": self.ema.updates, "steps": self.ema._steps} if self.ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "optimizer": opt_meta,
+            "rng": rng_meta,
+            "train_seconds": self.train_seconds,
+            "epoch_seconds": self._epoch_seconds,
+            "skipped_steps": self.skipped_steps,
+            "stopped_early": self.stopped_early,
+        }
+        return tensors, meta
+
+    def _save_checkpoint(self, *, best: bool = False, last_k: bool = True) -> None:
+        if self.run_dir is None:
+            return
+        tensors, meta = self._checkpoint_state()  # collective: every rank takes part
+        if self.dist.is_main:
+            root = self.run_dir / "checkpoints"
+            if last_k:
+                ckpt.write_checkpoint(root / f"step-{self.global_step:09d}", tensors, meta)
+                ckpt.prune_checkpoints(root, self.cfg.train.checkpoint.keep_last)
+            if best:
+                ckpt.write_checkpoint(root / "best", tensors, meta)
+        barrier(self.dist)
+
+    def _resume(self, resume: bool | str | Path) -> str:
+        if resume is True:
+            if self.run_dir is None:
+                raise CnnkitError("resume needs a run folder")
+            source = self.run_dir / "checkpoints"
+        else:
+            source = Path(resume)
+            if (source / "checkpoints").is_dir():
+                source = source / "checkpoints"
+        if (source / "COMPLETE").exists() or (source / "state.json").exists():
+            state = ckpt.read_checkpoint(source)
+        else:
+            state = ckpt.load_latest_checkpoint(source, log=self.log)
+        self._load_state(state)
+        self.log(f"resumed from {state.path} (epoch {self.epoch + 1}, step {self.step}/{self.steps_per_epoch})")
+        return str(state.path)
+
+    def _load_state(self, state: ckpt.Checkpoint) -> None:
+        t, meta = state.tensors, state.meta
+        if meta.get("world_size", 1) != self.dist.world_size:
+            raise CnnkitError(
+                f"checkpoint {state.path} was written by {meta.get('world_size')} processes; "
+                f"resume with the same number (now {self.dist.world_size})"
+            )
+        if meta.get("steps_per_epoch") != self.steps_per_epoch:
+            raise CnnkitError(
+                f"checkpoint {state.path} has {meta.get('steps_per_epoch')} steps per epoch, this run "
+                f"{self.steps_per_epoch}: the data or batch size changed, so the run cannot resume exactly"
+            )
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v.to(self.device) for k, v in t.items() if k.startswith(prefix)}
+
+        try:
+            self.raw_model.load_state_dict(part("model/"))
+        except RuntimeError as exc:
+            raise CnnkitError(f"checkpoint {state.path} does not fit this model ({str(exc).splitlines()[0]})") from None
+        ckpt.optimizer_state_from_flat(self.optimizer, {k: v.to(self.device) for k, v in t.items() if k.startswith("optim/")}, meta["optimizer"])
+        if self.ema is not None and meta.get("ema"):
+            self.ema.load_state_dict(part("ema/"), updates=meta["ema"]["updates"], steps=meta["ema"]["steps"])
+        best = part("best/")
+        self.best_state = best or None
+        if self.early is not None and meta.get("early_stopping"):
+            self.early.load_state_dict(meta["early_stopping"])
+        if self.scaler is not None and meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
+        r = self.dist.rank
+        ckpt.set_rng_state(
+            {"rng/torch": t[f"rng/torch/{r}"], **({"rng/cuda": t[f"rng/cuda/{r}"]} if f"rng/cuda/{r}" in t else {})},
+            meta["rng"],
+        )
+        self._acc = t[f"acc/{r}"].to(self.device, torch.float64).clone()
+        self.epoch, self.step, self.global_step = meta["epoch"], meta["step"], meta["global_step"]
+        self.history = list(meta["history"])
+        self.best_value, self.best_epoch = meta["best"]["value"], meta["best"]["epoch"]
+        self.train_seconds = meta["train_seconds"]
+        self._epoch_seconds = meta.get("epoch_seconds", 0.0)
+        self.skipped_steps = meta.get("skipped_steps", 0)
+        self.stopped_early = meta.get("stopped_early", False)
+        if self.metrics_log is not None and self.dist.is_main:
+            self.metrics_log.rewrite(self.history)  # drop rows written after this checkpoint
+        barrier(self.dist)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        if self.run_dir is not None and self.dist.is_main:
+            atomic_write_text(self.run_dir / "summary.json", json.dumps(json_safe(summary), indent=2))
+

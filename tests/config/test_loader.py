@@ -1,0 +1,111 @@
+"""Config loading: strict validation, one-line messages with suggestions, --set overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cnnkit.config import Config, config_to_yaml, load_config, parse_overrides, validate_config
+from cnnkit.errors import ConfigError
+
+
+def test_defaults_are_the_embedded_digits_run() -> None:
+    cfg = load_config(None)
+    assert cfg.model.name == "lenet5"
+    assert cfg.data.name == "digits"
+    assert cfg.name == "default"
+
+
+def test_overrides_parse_yaml_scalars() -> None:
+    cfg = load_config(None, ["train.epochs=3", "optim.lr=1e-3", "data.augment.hflip=true", "data.augment.scale=[0.9, 1.1]"])
+    assert cfg.train.epochs == 3
+    assert cfg.optim.lr == pytest.approx(1e-3)
+    assert cfg.data.augment.hflip is True
+    assert cfg.data.augment.scale == (0.9, 1.1)
+
+
+def test_yaml_1_1_exponent_floats_are_numbers(tmp_path: Path) -> None:
+    # PyYAML reads "1e-3" as a string (YAML 1.1); users mean 0.001.
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  lr: 1e-3\n")
+    assert load_config(path).optim.lr == pytest.approx(0.001)
+
+
+def test_model_kwargs_pass_through() -> None:
+    cfg = load_config(None, ["model.variant=modern", "model.num_classes=7"])
+    assert cfg.model.as_dict() == {"name": "lenet5", "variant": "modern", "num_classes": 7}
+
+
+def test_spec_form() -> None:
+    cfg = load_config(None, ["model.spec=configs/models/lenet5.yaml"])
+    assert cfg.model.as_dict() == {"spec": "configs/models/lenet5.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.epoch=3", "config key train.epoch: unknown key; did you mean 'epochs'?"),
+        ("trian.epochs=3", "config key trian: unknown key; did you mean 'train'?"),
+        ("data.augment.flip=true", "config key data.augment.flip: unknown key; did you mean"),
+        ("train.epochs=ten", "config key train.epochs: expected an integer, received 'ten' (str)"),
+        ("optim.name=sgdd", "config key optim.name: expected one of 'sgd', 'adam', 'adamw', 'rmsprop' or 'adadelta', received 'sgdd'"),
+        ("train.precision=fp64", "config key train.precision: expected one of"),
+        ("data.batch_size=0", "config key data.batch_size: input should be greater than or equal to 1"),
+        ("train.deterministic=maybe", "config key train.deterministic: expected true or false, received 'maybe'"),
+    ],
+)
+def test_errors_name_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    text = str(info.value)
+    assert text.startswith(message)
+    assert "\n" not in text
+
+
+def test_bad_override_syntax(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--set expects key.path=value"):
+        parse_overrides(["train.epochs"])
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 3\n")
+    with pytest.raises(ConfigError, match="--set seed.x: seed is a value, not a section"):
+        load_config(path, ["seed.x=1"])
+    with pytest.raises(ConfigError, match="config key seed: expected an integer"):
+        load_config(None, ["seed.x=1"])
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML at line"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(listy)
+
+
+def test_python_tags_are_refused(tmp_path: Path) -> None:
+    # safe_load only: a config must never construct Python objects.
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("seed: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(evil)
+
+
+def test_resolved_yaml_round_trips(tmp_path: Path) -> None:
+    cfg = load_config(None, ["train.epochs=2", "model.variant=modern"])
+    text = config_to_yaml(cfg)
+    again = validate_config(yaml.safe_load(text))
+    assert again == cfg
+    assert isinstance(again, Config)
+
+
+def test_name_defaults_to_file_stem(tmp_path: Path) -> None:
+    path = tmp_path / "my-run.yaml"
+    path.write_text("seed: 3\n")
+    cfg = load_config(path)
+    assert cfg.name == "my-run" and cfg.seed == 3

@@ -1,0 +1,150 @@
+"""download_dataset against a local HTTP server on 127.0.0.1 (a thread, random port) that serves small
+fixture files, honours Range requests, and can be told to serve corrupted bytes."""
+
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+from data_fixtures import write_mnist_dir
+
+from cnnkit.data import dataset_status, download_dataset, load_dataset
+from cnnkit.data import download as dl
+from cnnkit.data.download import RemoteFile, fetch_file
+from cnnkit.errors import DataError
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+    log: list[tuple[str, str | None]] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        name = self.path.rsplit("/", 1)[-1]
+        rng = self.headers.get("Range")
+        type(self).log.append((name, rng))
+        if name not in self.files:
+            self.send_error(404)
+            return
+        data = self.files[name]
+        start = 0
+        if rng:
+            start = int(rng.split("=")[1].split("-")[0])
+            if start >= len(data):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    _Handler.files, _Handler.log = {}, []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/mirror/", _Handler
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    """Tiny MNIST files and a RESOURCES entry with their real SHA-256s."""
+    src = tmp_path / "src"
+    write_mnist_dir(src)
+    files = {p.name: p.read_bytes() for p in src.iterdir()}
+    specs = tuple(RemoteFile(n, hashlib.sha256(b).hexdigest(), size=len(b)) for n, b in sorted(files.items()))
+    monkeypatch.setitem(dl.RESOURCES, "mnist", (("http://127.0.0.1:9/unused/",), specs))
+    return files
+
+
+def test_download_verify_and_load(server, fake_mnist, tmp_path):
+    base, handler = server
+    handler.files = fake_mnist
+    folder = download_dataset("mnist", tmp_path / "data", mirrors=[base])
+    assert folder == tmp_path / "data" / "mnist"
+    assert {p.name for p in folder.iterdir()} == set(fake_mnist)  # no .part files left
+    assert len(load_dataset("mnist", tmp_path / "data")) == 60
+    handler.log.clear()
+    download_dataset("mnist", tmp_path / "data", mirrors=[base])  # already there and verified
+    assert handler.log == []
+
+
+def test_resume_partial_download(server, fake_mnist, tmp_path):
+    base, handler = server
+    handler.files = fake_mnist
+    name = "train-images-idx3-ubyte.gz"
+    dest = tmp_path / "data" / "mnist"
+    dest.mkdir(parents=True)
+    half = len(fake_mnist[name]) // 2
+    (dest / f".{name}.part").write_bytes(fake_mnist[name][:half])
+    download_dataset("mnist", tmp_path / "data", mirrors=[base])
+    assert (name, f"bytes={half}-") in handler.log
+    assert (dest / name).read_bytes() == fake_mnist[name]
+
+
+def test_corrupted_file_is_rejected_and_not_kept(server, fake_mnist, tmp_path):
+    base, handler = server
+    bad = dict(fake_mnist)
+    bad["t10k-labels-idx1-ubyte.gz"] = bytes(len(bad["t10k-labels-idx1-ubyte.gz"]))  # right size, wrong bytes
+    handler.files = bad
+    with pytest.raises(DataError) as e:
+        download_dataset("mnist", tmp_path / "data", mirrors=[base])
+    msg = str(e.value)
+    assert "t10k-labels-idx1-ubyte.gz" in msg and "checksum mismatch" in msg and "expected sha256" in msg
+    assert "Put " in msg and str(tmp_path / "data" / "mnist") in msg and "\n" not in msg
+    dest = tmp_path / "data" / "mnist"
+    assert not (dest / "t10k-labels-idx1-ubyte.gz").exists() and not list(dest.glob(".*.part"))
+
+
+def test_corrupted_resume_restarts_from_scratch(server, tmp_path):
+    base, handler = server
+    data = bytes(range(256)) * 40
+    handler.files = {"blob.bin": data}
+    spec = RemoteFile("blob.bin", hashlib.sha256(data).hexdigest())
+    (tmp_path / ".blob.bin.part").write_bytes(b"\xff" * 100)  # a partial file that is wrong
+    assert fetch_file(spec, tmp_path, [base]).read_bytes() == data
+    assert [r for _, r in handler.log] == ["bytes=100-", None]
+
+
+def test_second_mirror_used_and_md5(server, tmp_path):
+    base, handler = server
+    data = b"kmnist-ish" * 100
+    handler.files = {"f.gz": data}
+    spec = RemoteFile("f.gz", md5=hashlib.md5(data).hexdigest())
+    dead = "http://127.0.0.1:9/"  # discard port: refused
+    assert fetch_file(spec, tmp_path, [dead, base]).read_bytes() == data
+
+
+def test_offline_message_says_where_to_put_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_DATA", str(tmp_path / "cd"))
+    with pytest.raises(DataError) as e:
+        download_dataset("fashion-mnist", mirrors=["http://127.0.0.1:9/"], timeout=5)
+    msg = str(e.value)
+    assert "offline?" in msg and "Put train-images-idx3-ubyte.gz" in msg and str(tmp_path / "cd" / "fashion-mnist") in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "\n" not in msg
+    with pytest.raises(DataError, match="ships with scikit-learn"):
+        download_dataset("digits")
+
+
+def test_dataset_status(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CNNKIT_DATA", raising=False)
+    write_mnist_dir(tmp_path / "mnist")
+    rows = {r["name"]: r for r in dataset_status(tmp_path)}
+    assert set(rows) == {"digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "image-folder", "npz"}
+    assert rows["mnist"]["present"] and rows["mnist"]["path"] == str(tmp_path / "mnist")
+    assert rows["digits"]["present"] and not rows["cifar10"]["present"] and rows["cifar10"]["path"] is None
+    assert all(r["description"] for r in rows.values())
+    expected_fashion = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists()
+    assert rows["fashion-mnist"]["present"] == expected_fashion

@@ -1,0 +1,77 @@
+import json
+
+import pytest
+import torch
+
+from cnnkit.errors import CnnkitError, ConfigError, UnknownNameError
+from cnnkit.models import build_from_spec, build_model, model_config_for_json
+from cnnkit.models.spec import SpecModel
+
+SPEC = {"input": [2, 8, 8], "layers": [{"conv2d": {"out_channels": 4, "kernel_size": 3}}, {"flatten": {}}, {"linear": {"out_features": 5}}]}
+
+
+def test_name_with_kwargs_and_dataset_defaults():
+    model = build_model({"name": "tdnn", "hidden_channels": 4}, num_classes=6, in_channels=10)
+    assert model.features[0].in_channels == 10 and model.features[0].out_channels == 4
+    assert model(torch.randn(1, 10, 15)).shape == (1, 6)
+    assert model.input_shape == (10, 15)
+
+
+def test_cfg_wins_over_dataset_values():
+    model = build_model({"name": "tdnn", "num_classes": 2}, num_classes=6)
+    assert model(torch.randn(1, 16, 15)).shape == (1, 2)
+
+
+def test_values_not_passed_to_builders_without_them():
+    model = build_model({"name": "dqn", "num_actions": 4}, num_classes=10)  # dqn has no num_classes
+    assert model(torch.zeros(1, 4, 84, 84)).shape == (1, 4)
+
+
+def test_unknown_builder_argument_suggests():
+    with pytest.raises(ConfigError, match=r"model 'tdnn' has no argument 'num_clases'; did you mean 'num_classes'"):
+        build_model({"name": "tdnn", "num_clases": 3})
+
+
+def test_unknown_model_name_suggests():
+    with pytest.raises(UnknownNameError, match="did you mean 'tdnn'"):
+        build_model({"name": "tdn"})
+
+
+def test_builder_validation_is_a_config_error():
+    with pytest.raises(CnnkitError):
+        build_model({"name": "unet", "upsample": "bilinear"})
+
+
+def test_name_xor_spec():
+    with pytest.raises(ConfigError, match="exactly one"):
+        build_model({})
+    with pytest.raises(ConfigError, match="exactly one"):
+        build_model({"name": "tdnn", "spec": SPEC})
+    with pytest.raises(ConfigError, match="takes no other model keys"):
+        build_model({"spec": SPEC, "num_classes": 5})
+
+
+def test_spec_dict_and_path(tmp_path):
+    model = build_model({"spec": SPEC}, num_classes=5, in_channels=2)
+    assert isinstance(model, SpecModel) and model.input_shape == (2, 8, 8)
+    path = tmp_path / "m.yaml"
+    path.write_text(json.dumps(SPEC))  # JSON is YAML
+    assert build_model({"spec": str(path)}).output_shape == (5,)
+
+
+def test_spec_checked_against_dataset():
+    with pytest.raises(ConfigError, match="expects 2 input channels but the data has 3"):
+        build_model({"spec": SPEC}, in_channels=3)
+    with pytest.raises(ConfigError, match="outputs 5 values but the data has 10 classes"):
+        build_model({"spec": SPEC}, num_classes=10)
+
+
+def test_model_config_for_json_inlines_the_spec(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(json.dumps(SPEC))
+    cfg = model_config_for_json({"spec": str(path)})
+    text = json.dumps(cfg)
+    path.unlink()  # rebuilding must not need the file
+    rebuilt = build_model(json.loads(text))
+    assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in build_from_spec(SPEC).parameters())
+    assert model_config_for_json({"name": "tdnn", "num_classes": 3}) == {"name": "tdnn", "num_classes": 3}

@@ -1,0 +1,161 @@
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from cnnkit.errors import CnnkitError, ConfigError
+from cnnkit.models import build_from_spec, load_spec
+from cnnkit.models.spec import Parallel, Residual
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "models"
+
+ISSUE_SPEC = textwrap.dedent(
+    """
+    input: [1, 28, 28]
+    layers:
+      - conv2d: {out_channels: 32, kernel_size: 3, padding: 1}
+      - relu: {}
+      - max_pool2d: {kernel_size: 2}
+      - residual:
+          layers: [{conv2d: {out_channels: 32, kernel_size: 3, padding: 1}}, {relu: {}}]
+      - parallel: {merge: concat, branches: [[{conv2d: {out_channels: 16, kernel_size: 1}}],
+                                             [{conv2d: {out_channels: 16, kernel_size: 3, padding: 1}}]]}
+      - global_avg_pool2d: {}
+      - linear: {out_features: 10}
+    """
+)
+
+
+def _n(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _spec(*layers, shape=(3, 8, 8)):
+    return {"input": list(shape), "layers": list(layers)}
+
+
+def test_issue_example_builds_with_inferred_sizes(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(ISSUE_SPEC)
+    model = build_from_spec(path)
+    assert model.input_shape == (1, 28, 28)
+    assert model.output_shape == (10,)
+    res = model.features[3]
+    assert isinstance(res, Residual) and res.layers[0].in_channels == 32
+    par = model.features[4]
+    assert isinstance(par, Parallel) and [b[0].in_channels for b in par.branches] == [32, 32]
+    assert model.head[0].in_features == 32  # 16 + 16 concatenated
+    # conv 1->32 3x3, residual conv 32->32 3x3, 1x1 and 3x3 branches 32->16, linear 32->10
+    hand = (1 * 32 * 9 + 32) + (32 * 32 * 9 + 32) + (32 * 16 + 16) + (32 * 16 * 9 + 16) + (32 * 10 + 10)
+    assert _n(model) == hand
+    x = torch.randn(2, 1, 28, 28)
+    model.eval()
+    torch.testing.assert_close(model(x), model.forward_head(model.forward_features(x)))
+    assert model.forward_features(x).shape == (2, 32)  # up to and including the global pool
+
+
+def test_residual_and_parallel_compute_what_they_say():
+    torch.manual_seed(0)
+    model = build_from_spec(
+        _spec(
+            {"residual": {"layers": [{"conv2d": {"out_channels": 3, "kernel_size": 3, "padding": 1}}]}},
+            {"parallel": {"merge": "add", "branches": [[{"conv2d": {"out_channels": 4, "kernel_size": 1}}],
+                                                       [{"conv2d": {"out_channels": 4, "kernel_size": 1}}]]}},
+        )
+    ).eval()  # fmt: skip
+    x = torch.randn(2, 3, 8, 8)
+    conv = model.features[0].layers[0]
+    h = conv(x) + x
+    b0, b1 = model.features[1].branches
+    torch.testing.assert_close(model(x), b0(h) + b1(h))
+
+
+def test_projection_shortcut_and_missing_shortcut_error():
+    down = {"conv2d": {"out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1}}
+    with pytest.raises(ConfigError, match=r"layer 0 residual: layers give \(B, 8, 4, 4\) but the identity shortcut gives \(B, 3, 8, 8\).*shortcut"):
+        build_from_spec(_spec({"residual": {"layers": [down]}}))
+    model = build_from_spec(
+        _spec({"residual": {"layers": [down], "shortcut": [{"conv2d": {"out_channels": 8, "kernel_size": 1, "stride": 2}}]}})
+    )
+    assert model(torch.randn(1, 3, 8, 8)).shape == (1, 8, 4, 4)
+
+
+@pytest.mark.parametrize(
+    ("spec", "pattern"),
+    [
+        (_spec({"conv2": {"out_channels": 4, "kernel_size": 3}}), r"layer 0: Unknown layer 'conv2'; did you mean 'conv2d'"),
+        (_spec({"conv2d": {"out_channel": 4, "kernel_size": 3}}), r"layer 0 conv2d: unknown argument 'out_channel'; did you mean 'out_channels'"),
+        (_spec({"conv2d": {"kernel_size": 3}}), r"layer 0 conv2d: missing argument\(s\) 'out_channels'"),
+        (
+            _spec({"flatten": {}}, {"linear": {"out_features": 512}}, {"relu": {}}, {"conv2d": {"out_channels": 4, "kernel_size": 1}}),
+            r"^layer 3 conv2d: expected 4-D input, got \(B, 512\)$",
+        ),
+        (_spec({"conv2d": {"out_channels": 4, "kernel_size": 30}}), r"layer 0 conv2d: cannot apply to input of shape \(B, 3, 8, 8\)"),
+        (
+            _spec({"parallel": {"merge": "add", "branches": [[{"conv2d": {"out_channels": 4, "kernel_size": 1}}], [{"conv2d": {"out_channels": 5, "kernel_size": 1}}]]}}),
+            r"layer 0 parallel: merge 'add' needs equal branch shapes",
+        ),
+        (_spec({"parallel": {"merge": "max", "branches": [[{"relu": {}}]]}}), r"layer 0 parallel: expected merge in"),
+        (_spec({"residual": {"layer": [{"relu": {}}]}}), r"layer 0 residual: unknown key 'layer'; did you mean 'layers'"),
+        (_spec({"residual": {"layers": [{"conv2d": {"out_channels": 3, "kernel_size": 1}}, {"bogus_layer": {}}]}}), r"layer 0\.layers\.1: Unknown layer"),
+        (_spec({"relu": {}, "tanh": {}}), r"layer 0: expected a one-key mapping"),
+        ({"input": [3, 8, 8], "layer": []}, r"Unknown key 'layer' in model spec; did you mean 'layers'"),
+        ({"layers": [{"relu": {}}]}, r"Missing key 'input'"),
+        ({"input": [3, -8], "layers": [{"relu": {}}]}, r"'input' to be a list of positive ints"),
+        ({"input": [3, 8], "layers": []}, r"'layers' to be a non-empty list"),
+    ],
+)
+def test_errors_name_the_layer(spec, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        build_from_spec(spec)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_spec(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [1, 2\nlayers: x")
+    with pytest.raises(CnnkitError, match="not valid YAML"):
+        load_spec(bad)
+
+
+def test_lenet5_example_spec():
+    model = build_from_spec(CONFIGS / "lenet5.yaml")
+    # C1 6@5x5, C3 16 x 6 @5x5 (full table), C5 120 x 16 @5x5, F6 120 -> 84, output 84 -> 10
+    hand = (6 * 25 + 6) + (16 * 6 * 25 + 16) + (120 * 16 * 25 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
+    assert _n(model) == hand == 61_706
+    x = torch.randn(2, 1, 32, 32, requires_grad=True)
+    y = model(x)
+    assert y.shape == (2, 10)
+    y.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert model.forward_features(x).shape == (2, 120)
+
+
+def test_vgg_style_example_spec():
+    model = build_from_spec(CONFIGS / "vgg-style.yaml")
+    widths = [3, 64, 64, 128, 128, 256, 256]
+    conv_bn = sum(a * b * 9 + b + 2 * b for a, b in zip(widths, widths[1:]))
+    hand = conv_bn + (256 * 4 * 4 * 512 + 512) + (512 * 10 + 10)
+    assert _n(model) == hand
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model(x), model.forward_head(model.forward_features(x)))
+    assert model(x).shape == (2, 10)
+    assert model.training is False and build_from_spec(CONFIGS / "vgg-style.yaml").training  # built in train mode
+
+
+def test_layer_catalog_names_usable():
+    model = build_from_spec(
+        _spec(
+            {"depthwise_separable_conv2d": {"out_channels": 8, "kernel_size": 3, "padding": 1}},
+            {"batch_norm2d": {}},
+            {"mixed_pool2d": {"kernel_size": 2}},
+            {"dropout": {"p": 0.1}},
+            {"global_avg_pool2d": {}},
+            {"linear": {"out_features": 3}},
+        )
+    )
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 3)

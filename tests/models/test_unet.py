@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from cnnkit.errors import ConfigError
+from cnnkit.models import model_info
+from cnnkit.models.unet import unet
+
+from _beyond2d_harness import check_model, n_params
+
+
+def _conv(c_in: int, c_out: int, k: int) -> int:
+    return c_in * c_out * k * k + c_out
+
+
+def _hand_count(base: int, in_ch: int, classes: int, up_k: int) -> int:
+    w = [base * 2**i for i in range(5)]
+    total, c = 0, in_ch
+    for out in w:  # contracting path and bottleneck: two 3x3 convs each
+        total += _conv(c, out, 3) + _conv(out, out, 3)
+        c = out
+    for hi, lo in zip(w[:0:-1], w[-2::-1]):  # up-conv halves channels; two 3x3 convs after the concat
+        total += _conv(hi, lo, up_k) + _conv(2 * lo, lo, 3) + _conv(lo, lo, 3)
+    return total + _conv(w[0], classes, 1)
+
+
+def test_param_count_from_fig1():
+    assert _hand_count(64, 1, 2, 2) == 31_030_658
+    with torch.device("meta"):
+        model = unet()
+        resize = unet(upsample="resize_conv")
+    assert n_params(model) == 31_030_658 == model_info("unet")["num_params"]
+    assert n_params(resize) == _hand_count(64, 1, 2, 3)
+
+
+def test_valid_padding_572_to_388():
+    model = unet(base_width=2).eval()
+    assert model.input_shape == (1, 572, 572)
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, 572, 572)).shape == (1, 2, 388, 388)
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize_conv"])
+def test_same_padding_forward_backward_and_split(upsample):
+    torch.manual_seed(0)
+    model = unet(base_width=2, depth=2, padding="same", upsample=upsample, num_classes=3, in_channels=2)
+    check_model(model, torch.randn(2, 2, 16, 16), (2, 3, 16, 16))
+    has_transpose = any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+    assert has_transpose == (upsample == "transpose")
+
+
+def test_validation():
+    with pytest.raises(ConfigError, match="upsample"):
+        unet(upsample="bilinear")
+    with pytest.raises(ConfigError, match="padding"):
+        unet(padding="full")

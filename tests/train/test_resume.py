@@ -1,0 +1,144 @@
+"""Exact resume: interrupted-and-resumed runs end bit-identical to uninterrupted ones (CPU, deterministic)."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_helpers import TinyNet, base_cfg, loaders, read_rows, strip_timing
+
+from cnnkit.train import RESUMABLE_EXIT_CODE, Trainer, TrainingInterrupted
+
+HELPER = Path(__file__).with_name("train_helpers.py")
+
+
+def cfg_full(**kw):
+    # EMA, early stopping (never triggering), validation, AdamW, cosine with warm-up, dropout, BN: all state.
+    return base_cfg(ema={"decay": 0.9}, early_stopping={"monitor": "val_loss", "mode": "min", "patience": 50}, **kw)
+
+
+def run(tmp: Path, *, stop_at: int | None = None, resume: bool = False, seed_model: int = 0) -> Trainer:
+    torch.manual_seed(seed_model)
+    def stopper(t: Trainer) -> None:
+        if stop_at is not None and t.global_step == stop_at:
+            t.request_stop()
+
+    trainer = Trainer(TinyNet(), cfg=cfg_full(), run_dir=tmp, quiet=True, on_step_end=stopper, **loaders())
+    trainer.fit(resume=resume)
+    return trainer
+
+
+def assert_same_state(a: Trainer, b: Trainer) -> None:
+    for (k, v), (k2, w) in zip(a.raw_model.state_dict().items(), b.raw_model.state_dict().items()):
+        assert k == k2 and torch.equal(v, w), k
+    for k, v in a.ema.state_dict().items():
+        assert torch.equal(v, b.ema.state_dict()[k]), f"ema {k}"
+
+
+@pytest.mark.parametrize("stop_at", [3, 6, 13])  # mid-epoch, exactly an epoch end (6 steps/epoch), later
+def test_stop_and_resume_is_bit_identical(tmp_path, stop_at):
+    ref = run(tmp_path / "ref")
+    with pytest.raises(TrainingInterrupted, match="resume with cnnkit train --resume") as info:
+        run(tmp_path / "cut", stop_at=stop_at)
+    assert info.value.exit_code == RESUMABLE_EXIT_CODE == 75
+    rows_before = len(read_rows(tmp_path / "cut"))
+    assert rows_before == stop_at // 6
+    resumed = run(tmp_path / "cut", resume=True, seed_model=123)  # different init: everything comes from the checkpoint
+    assert_same_state(ref, resumed)
+    assert strip_timing(read_rows(tmp_path / "ref")) == strip_timing(read_rows(tmp_path / "cut"))
+    assert [r["epoch"] for r in read_rows(tmp_path / "cut")] == [1, 2, 3, 4]
+
+
+def test_metrics_rows_after_checkpoint_are_dropped_on_resume(tmp_path):
+    with pytest.raises(TrainingInterrupted):
+        run(tmp_path, stop_at=9)
+    # A crash after epoch 1's checkpoint could leave a row the checkpoint does not know about.
+    with open(tmp_path / "metrics.jsonl", "a") as fh:
+        fh.write('{"epoch": 2, "train_loss": 0.0}\n')
+    run(tmp_path, resume=True)
+    assert [r["epoch"] for r in read_rows(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_resume_skips_torn_newest_checkpoint(tmp_path, capsys):
+    ref = run(tmp_path / "ref")
+    with pytest.raises(TrainingInterrupted):
+        run(tmp_path / "cut", stop_at=11)
+    ckdir = tmp_path / "cut" / "checkpoints"
+    newest = sorted(p for p in ckdir.iterdir() if p.name.startswith("step-"))[-1]
+    data = (newest / "state.safetensors").read_bytes()
+    (newest / "state.safetensors").write_bytes(data[: len(data) // 2])  # torn write
+    torch.manual_seed(0)
+    t = Trainer(TinyNet(), cfg=cfg_full(), run_dir=tmp_path / "cut", quiet=False, **loaders())
+    t.fit(resume=True)
+    out = capsys.readouterr().out
+    assert "skipping" in out and newest.name in out and "falling back" in out
+    assert_same_state(ref, t)
+
+
+def _child(run_dir: Path, *extra: str, sleep: float = 0.0) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HELPER.parent), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, str(HELPER), str(run_dir), "--epochs", "6", "--sleep", str(sleep), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _checkpoints(run_dir: Path) -> set[str]:
+    ck = run_dir / "checkpoints"
+    return {p.name for p in ck.iterdir() if p.name.startswith("step-")} if ck.is_dir() else set()
+
+
+def _wait_for_new_checkpoint(run_dir: Path, proc: subprocess.Popen, timeout: float = 90) -> None:
+    before = _checkpoints(run_dir)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if _checkpoints(run_dir) - before:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError("no new checkpoint appeared")
+
+
+def test_sigterm_then_sigkill_then_resume_is_bit_identical(tmp_path):
+    """SIGTERM: finish the step, save, exit 75 with the resume line. Then resume, SIGKILL at a random moment,
+    resume again: the final weights and metrics equal an uninterrupted run's, bit for bit."""
+    from train_helpers import main
+
+    assert main([str(tmp_path / "ref"), "--epochs", "6"]) == 0
+    ref = load_file(str(tmp_path / "ref" / "final.safetensors"))
+    rng = random.Random(5)
+    run_dir = tmp_path / "cut"
+
+    proc = _child(run_dir, sleep=0.02)  # 36 steps of >= 20 ms
+    _wait_for_new_checkpoint(run_dir, proc)
+    time.sleep(rng.uniform(0.0, 0.2))
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == RESUMABLE_EXIT_CODE, err
+    assert out.strip().splitlines()[-1] == f"interrupted; resume with cnnkit train --resume {run_dir}"
+
+    proc = _child(run_dir, "--resume", sleep=0.02)
+    _wait_for_new_checkpoint(run_dir, proc)
+    time.sleep(rng.uniform(0.0, 0.2))
+    proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, err
+    assert not (run_dir / "final.safetensors").exists()  # it really was cut short
+
+    done = _child(run_dir, "--resume")
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0, err
+    got = load_file(str(run_dir / "final.safetensors"))
+    assert got.keys() == ref.keys()
+    for k in ref:
+        assert torch.equal(got[k], ref[k]), k
+    assert strip_timing(read_rows(tmp_path / "ref")) == strip_timing(read_rows(run_dir))
