@@ -6,6 +6,7 @@ forward+backward (CUDA: synchronized), mean ± std over ``--repeats`` runs after
 
     python benchmarks/layers.py                 # CPU, and CUDA when present
     python benchmarks/layers.py --device cpu --repeats 5 --batch 8
+    python benchmarks/layers.py --compile       # also the pooling layers under torch.compile
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _row(name: str, times: list[float], base: float | None) -> str:
     return f"  {name:<44} {mean:9.2f} ± {std:7.2f} ms  {ratio}"
 
 
-def bench_pooling(device: torch.device, b: int, c: int, s: int, repeats: int, warmup: int) -> None:
+def bench_pooling(device: torch.device, b: int, c: int, s: int, repeats: int, warmup: int, compile_: bool) -> None:
     x = torch.randn(b, c, s, s, device=device).relu_().requires_grad_()  # non-negative: stochastic pool
     rois = torch.tensor([[i % b, 0, 0, s * 4 - 1, s * 4 - 1] for i in range(64)], dtype=torch.float32, device=device)
     rois[:, 1:3] += torch.arange(64, device=device)[:, None] % 16
@@ -83,6 +84,18 @@ def bench_pooling(device: torch.device, b: int, c: int, s: int, repeats: int, wa
         print(_row(name, times, base), flush=True)
         if base is None:
             base = statistics.fmean(times)
+    if not compile_:
+        return
+    print(f"\nSame, under torch.compile (inductor; compile time excluded), ratio to eager max_pool2d")
+    for name, module, call in cases[2:]:
+        if isinstance(module, (StochasticPool2d, RoIPool)) and module.training:
+            continue  # the sign check / host sync split the graph; nothing for inductor to fuse
+        compiled = torch.compile(module)
+        t0 = time.perf_counter()
+        _time(lambda: call(compiled), x, [], 1, 1)
+        build = time.perf_counter() - t0
+        times = _time(lambda: call(compiled), x, list(module.parameters()), repeats, warmup)
+        print(_row(f"{name} [compiled in {build:.0f} s]", times, base), flush=True)
 
 
 def bench_conv(device: torch.device, b: int, c: int, s: int, repeats: int, warmup: int, title: str,
@@ -109,6 +122,7 @@ def main() -> None:
     ap.add_argument("--lc-size", type=int, default=28)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--compile", action="store_true", help="also time the pooling layers under torch.compile")
     args = ap.parse_args()
     devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
@@ -119,7 +133,7 @@ def main() -> None:
     lc_c, lc_s = args.lc_channels, args.lc_size
     for device in devices:
         torch.manual_seed(0)
-        bench_pooling(device, b, c, s, r, w)
+        bench_pooling(device, b, c, s, r, w, args.compile)
         bench_conv(device, b, c, s, r, w, "Convolution variants", [
             ("Conv2d(C, C, 3, padding=1) [torch]", nn.Conv2d(c, c, 3, padding=1)),
             ("DepthwiseSeparableConv2d(C, C, 3, padding=1)", DepthwiseSeparableConv2d(c, c, 3, padding=1)),

@@ -61,3 +61,10 @@ def test_mass_and_layer_validation():
         effective_receptive_field(net, (1, 8, 8), layer="2")
     r = effective_receptive_field(net, (1, 8, 8), layer="0")
     assert r.theoretical == (3, 3) and r.to_dict()["layer"] == "0"
+
+
+def test_token_models_are_rejected():
+    from cnnkit.models import create_model
+
+    with pytest.raises(ConfigError, match="float input"):
+        effective_receptive_field(create_model("textcnn", vocab_size=10, embed_dim=4), (20,))

@@ -187,7 +187,7 @@ MODELS_SMALL = [
     ("tcn", {"num_channels": (3, 3)}, (1, 30)),
     ("dqn", {}, None),
     ("c3d", {"variant": "small"}, (3, 8, 16, 16)),
-    ("unet", {"base_width": 2, "depth": 2}, (1, 140, 140)),
+    ("unet", {"base_width": 2, "depth": 1}, (1, 68, 68)),
     ("unet", {"base_width": 2, "depth": 2, "upsample": "resize_conv", "padding": "same"}, (1, 32, 32)),
     ("dcgan_generator", {"base_width": 2}, None),
     ("dcgan_generator", {"base_width": 2, "upsample": "resize_conv"}, None),
@@ -258,3 +258,36 @@ def test_envelopes_hold_every_output_position(layer):
         c = a["start"] + j * a["jump"]
         tol = 1e-4  # summary numbers are rounded to 6 decimals; envelopes may touch the support exactly
         assert c - (a["size"] - 1) / 2 - tol <= support[0] <= support[1] <= c + (a["size"] - 1) / 2 + tol, j
+
+
+def test_catalog_layers_with_hidden_windows_use_their_geometry():
+    # The locally connected layer runs a custom autograd function and stochastic pooling uses unfold;
+    # their kernel_size/stride/padding attributes give the field instead of the ops.
+    spec = {
+        "input": [2, 12, 12],
+        "layers": [
+            {"locally_connected2d": {"out_channels": 2, "kernel_size": 3, "padding": 1}},
+            {"relu": {}},
+            {"stochastic_pool2d": {"kernel_size": 2}},
+            {"mixed_pool2d": {"kernel_size": 3, "stride": 3}},
+        ],
+    }
+    s = summarize(build_from_spec(spec), (2, 12, 12))
+    assert _rf(s, "features.0") == [(3, 1, 0)] * 2
+    assert _rf(s, "features.2") == [(4, 2, 0.5)] * 2
+    assert _rf(s, "features.3") == [(8, 6, 2.5)] * 2
+
+
+def test_resnet18_last_block():
+    # He et al. 2016, Table 1 (18-layer): conv1 7x7/2 -> 7 (jump 2); max-pool 3x3/2 -> 11 (4); conv2_x
+    # four 3x3 -> 11 + 4*2*4 = 43; conv3_x: 3x3/2 -> 51 (8), three more -> 99; conv4_x: 115 (16), 211;
+    # conv5_x: 243 (32), three more -> 435. Shortcuts (1x1) never widen it. Input size does not matter.
+    if "resnet18" not in list_models():
+        pytest.skip("resnet18 not registered")
+    model = create_model("resnet18")
+    s = summarize(model, (3, 64, 64))
+    conv_sizes = [r.receptive_field[0]["size"] for r in s.layers if r.type == "Conv2d" and "downsample" not in r.name]
+    assert conv_sizes[0] == 7 and conv_sizes[-1] == 435
+    assert s.layers[[r.type for r in s.layers].index("MaxPool2d")].receptive_field[0]["size"] == 11
+    last = [r for r in s.layers if r.receptive_field is not None][-1]
+    assert (last.receptive_field[0]["size"], last.receptive_field[0]["jump"]) == (435, 32)

@@ -116,9 +116,12 @@ def test_leftover_inside_padding_and_ceil_mode_are_notes():
     # 3x3 stride 2 padding 1 on an even input: the floor drops only the right padding column.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        s = summarize(nn.Sequential(nn.Conv2d(1, 1, 3, 2, 1), nn.MaxPool2d(3, 2, ceil_mode=True)), (1, 8, 8))
+        s = summarize(
+            nn.Sequential(nn.Conv2d(1, 1, 3, 2, 1), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Conv2d(1, 1, 1, 2)), (1, 8, 8)
+        )  # 8 -> 4 -> 2 (ceil) -> (2 - 1)/2 + 1 = 1.5: a 1x1 stride-2 conv (ResNet's projection)
     assert any("only right padding" in n for n in s.layers[0].notes)
     assert any("ceil_mode" in n for n in s.layers[1].notes)
+    assert any("kernel smaller than stride" in n for n in s.layers[2].notes)
 
 
 def test_model_mode_restored():
@@ -146,3 +149,11 @@ def summary_for_spec(spec):
 
     model = build_from_spec(spec)
     return summarize(model, model.input_shape)
+
+
+def test_stride_fit_checked_for_catalog_layers():
+    from cnnkit.models import build_from_spec
+
+    model = build_from_spec({"input": [3, 9, 9], "layers": [{"stochastic_pool2d": {"kernel_size": 2}}]})
+    with pytest.raises(ConfigError, match=r"layer features\.0 \(StochasticPool2d\): strides don't fit .* \(9 - 2 \+ 2\*0\)/2 \+ 1 = 4\.5"):
+        summarize(model, (3, 9, 9))

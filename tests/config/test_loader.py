@@ -13,9 +13,14 @@ from cnnkit.errors import ConfigError
 
 def test_defaults_are_the_embedded_digits_run() -> None:
     cfg = load_config(None)
-    assert cfg.model.name == "lenet5"
+    assert cfg.model.as_dict() == {"name": "lenet5", "variant": "modern"}
     assert cfg.data.name == "digits"
-    assert cfg.name == "default"
+    assert cfg.name == "lenet5-digits"
+
+
+def test_embedded_default_equals_the_recipe_file() -> None:
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "lenet5-digits.yaml"
+    assert load_config(None) == load_config(recipe)
 
 
 def test_overrides_parse_yaml_scalars() -> None:
@@ -34,13 +39,14 @@ def test_yaml_1_1_exponent_floats_are_numbers(tmp_path: Path) -> None:
 
 
 def test_model_kwargs_pass_through() -> None:
-    cfg = load_config(None, ["model.variant=modern", "model.num_classes=7"])
-    assert cfg.model.as_dict() == {"name": "lenet5", "variant": "modern", "num_classes": 7}
+    cfg = load_config(None, ["model.variant=lecun1998", "model.num_classes=7"])
+    assert cfg.model.as_dict() == {"name": "lenet5", "variant": "lecun1998", "num_classes": 7}
 
 
-def test_spec_form() -> None:
-    cfg = load_config(None, ["model.spec=configs/models/lenet5.yaml"])
-    assert cfg.model.as_dict() == {"spec": "configs/models/lenet5.yaml"}
+def test_spec_form(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {spec: configs/models/lenet5.yaml}\n")
+    assert load_config(path).model.as_dict() == {"spec": "configs/models/lenet5.yaml"}
 
 
 @pytest.mark.parametrize(
@@ -71,8 +77,10 @@ def test_bad_override_syntax(tmp_path: Path) -> None:
     path.write_text("seed: 3\n")
     with pytest.raises(ConfigError, match="--set seed.x: seed is a value, not a section"):
         load_config(path, ["seed.x=1"])
-    with pytest.raises(ConfigError, match="config key seed: expected an integer"):
-        load_config(None, ["seed.x=1"])
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match="config key train.epochs: expected an integer"):
+        load_config(empty, ["train.epochs.x=1"])
 
 
 def test_bad_files(tmp_path: Path) -> None:

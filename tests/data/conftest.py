@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from data_fixtures import write_mnist_dir
+from .data_fixtures import write_mnist_dir
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import struct
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np

@@ -72,9 +72,23 @@ def test_normalize_off_and_augmented_train():
 
 
 def test_mnist_like_idx_padded_to_32(tmp_path):
-    from data_fixtures import write_mnist_dir
+    from .data_fixtures import write_mnist_dir
 
     write_mnist_dir(tmp_path / "mnist")
     b = _build(name="mnist", root=str(tmp_path), val_fraction=0.5)
     assert b.preprocessing["fit"] == "pad" and b.train.images.shape[1:] == (1, 32, 32)
     assert b.train.images[:, :, :2].sum() == 0 and b.train.images[:, :, :, -2:].sum() == 0
+
+
+def test_auto_streams_large_image_folders(tmp_path, monkeypatch):
+    from .data_fixtures import write_image_folder
+
+    from cnnkit.data import build as build_module
+
+    root = write_image_folder(tmp_path / "f", per_class=4)
+    cfg = DataConfig(name="image-folder", root=str(root))
+    assert build_data(cfg, input_shape=(3, 8, 8), device="cpu", seed=0).loader_kind == "memory"
+    # 9 training images x 3 x 8 x 8 bytes = 1728 bytes: over a 1000-byte threshold, "auto" streams.
+    monkeypatch.setattr(build_module, "STREAM_THRESHOLD_BYTES", 1000)
+    b = build_data(cfg, input_shape=(3, 8, 8), device="cpu", seed=0)
+    assert b.loader_kind == "stream" and b.train.images is None and len(b.train.labels) == 9

@@ -4,7 +4,7 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from data_fixtures import cifar_bytes
+from .data_fixtures import cifar_bytes
 
 from cnnkit.data import load_dataset
 from cnnkit.data.cifar import CIFAR10_CLASSES

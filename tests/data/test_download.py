@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from data_fixtures import write_mnist_dir
+from .data_fixtures import write_mnist_dir
 
 from cnnkit.data import dataset_status, download_dataset, load_dataset
 from cnnkit.data import download as dl
@@ -131,7 +131,7 @@ def test_offline_message_says_where_to_put_files(tmp_path, monkeypatch):
     with pytest.raises(DataError) as e:
         download_dataset("fashion-mnist", mirrors=["http://127.0.0.1:9/"], timeout=5)
     msg = str(e.value)
-    assert "offline?" in msg and "Put train-images-idx3-ubyte.gz" in msg and str(tmp_path / "cd" / "fashion-mnist") in msg
+    assert "no mirror reachable (offline?" in msg and "Put train-images-idx3-ubyte.gz" in msg and str(tmp_path / "cd" / "fashion-mnist") in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "\n" not in msg
     with pytest.raises(DataError, match="ships with scikit-learn"):
         download_dataset("digits")

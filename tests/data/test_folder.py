@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from data_fixtures import write_image_folder, write_png
+from .data_fixtures import write_image_folder, write_png
 from PIL import Image
 
 from cnnkit.config import DataConfig

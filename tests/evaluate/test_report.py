@@ -131,3 +131,16 @@ def test_evaluate_run_errors(run_without_val: Path, trained_run: Path) -> None:
         evaluate_run(trained_run, conformal=0.001)  # 270 calibration items need alpha >= 1/271
     with pytest.raises(CnnkitError, match="run folder not found"):
         evaluate_run(trained_run / "nope")
+
+
+@pytest.mark.slow  # reads and resizes all 70,000 Fashion-MNIST images (~15 s)
+def test_evaluate_on_another_data_set(trained_run: Path, tmp_path: Path) -> None:
+    """data=NAME evaluates on another data set with the same number of classes, converted with the
+    model's recorded preprocessing (here Fashion-MNIST, resized to the digits model's 8x8 input)."""
+    from cnnkit.data import DATASETS
+
+    if DATASETS.get("fashion-mnist").locate() is None:
+        pytest.skip("Fashion-MNIST is not installed")
+    r = evaluate_run(trained_run, data="fashion-mnist", out=tmp_path)
+    assert r["data"] == "fashion-mnist" and r["n"] == 10000
+    assert 0.0 <= r["accuracy"] < 0.5  # a digits model knows nothing about clothes

@@ -30,7 +30,7 @@ def _cnn(c: int = 3, k: int = 4) -> nn.Module:
 def test_shape_is_the_input_size_and_hooks_are_removed(method: str) -> None:
     model = _cnn()
     x = torch.randn(3, 3, 12, 20)
-    a, tgt = attribute(model, x, method, nt_samples=4, n_steps=8)
+    a, tgt = attribute(model, x, method, nt_samples=4, n_steps=8, window=4, stride=3)
     assert a.shape == (3, 12, 20)
     assert torch.isfinite(a).all()
     with torch.no_grad():

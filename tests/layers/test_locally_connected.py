@@ -49,8 +49,8 @@ def test_full_gradcheck_of_the_hand_written_backward() -> None:
 
 def test_one_dimensional_form() -> None:
     torch.manual_seed(3)
-    lc = LocallyConnected1d(2, 3, 10, 4, stride=3, padding=1).double()
-    x = torch.randn(2, 2, 10, dtype=torch.float64)
+    lc = LocallyConnected1d(2, 3, 11, 4, stride=3, padding=1).double()
+    x = torch.randn(2, 2, 11, dtype=torch.float64)
     out = lc(x)
     assert out.shape == (2, 3, 4)
     xp = F.pad(x, (1, 1))

@@ -42,3 +42,15 @@ def test_hand_value() -> None:
         grn.gamma.fill_(1.0)
     out = grn(x)
     torch.testing.assert_close(out[0, :, 0], torch.tensor([[7.5, 0.0], [0.0, 1.5]]))
+
+
+def test_dead_channel_has_finite_gradients() -> None:
+    # An all-zero channel (a dead ReLU map) has norm 0, where d||x||/dx is 0/0.
+    grn = GlobalResponseNorm(2)
+    with torch.no_grad():
+        grn.gamma.fill_(1.0)
+    x = torch.randn(1, 2, 3, 3)
+    x[0, 1] = 0.0
+    x.requires_grad_()
+    grn(x).sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(grn.gamma.grad).all()

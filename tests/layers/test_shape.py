@@ -30,18 +30,19 @@ def test_non_strict_matches_torch(size: int, k: int, s: int, d: int) -> None:
 
 
 def test_strict_raises_with_paddings_that_fit() -> None:
-    with pytest.raises(ConfigError, match=r"stride does not fit.*\(224 - 11 \+ 2\*0\) / 4 \+ 1 = 54.25.*padding=") as err:
-        conv_output_size(224, 11, stride=4)
+    with pytest.raises(ConfigError, match=r"stride does not fit.*\(10 - 3 \+ 2\*0\) / 3 \+ 1 = 3.33.*padding=1 or 4") as err:
+        conv_output_size(10, 3, stride=3)
     assert isinstance(err.value, ValueError)
     # The suggestions are right: each one fits.
     msg = str(err.value)
     fits = [int(t) for t in msg.split("padding=")[1].split(" would")[0].split(" or ")]
-    assert fits and all((224 + 2 * p - 11) % 4 == 0 for p in fits)
+    assert fits == [1, 4] and all((10 + 2 * p - 3) % 3 == 0 for p in fits)
 
 
 def test_strict_says_when_no_symmetric_padding_fits() -> None:
-    with pytest.raises(ValueError, match="no symmetric padding fits"):
-        conv_output_size(10, 3, stride=2)
+    # The classic: AlexNet's conv1 on 224 x 224 (the paper's figure) does not tile; 227 does.
+    with pytest.raises(ValueError, match="54.25 is not an integer; no symmetric padding fits"):
+        conv_output_size(224, 11, stride=4)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

@@ -39,6 +39,16 @@ def test_sampling_with_overlapping_regions_keeps_marginals() -> None:
     assert (second == 3.0).all()  # 0 has probability 0
 
 
+def test_overlapping_regions_sample_independently() -> None:
+    # Regions [1, 3] and [3, 1] share the 3. Independent draws pick it in both with probability
+    # 0.75^2 = 0.5625; a shared draw (one race over the row) would give 3 / 5 = 0.6.
+    torch.manual_seed(6)
+    n = 20_000
+    out = stochastic_pool2d(torch.tensor([[1.0, 3.0, 1.0]]).repeat(n, 1, 1, 1), (1, 2), (1, 1))
+    both = ((out[..., 0] == 3.0) & (out[..., 1] == 3.0)).double().mean().item()
+    assert abs(both - 0.5625) < 4 * (0.5625 * 0.4375 / n) ** 0.5
+
+
 def test_zero_region_gives_zero_and_gradient_goes_to_the_pick() -> None:
     torch.manual_seed(2)
     x = torch.tensor([[[[0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]], requires_grad=True)
@@ -69,3 +79,16 @@ def test_evaluation_equals_the_training_expectation() -> None:
 def test_negative_input_raises() -> None:
     with pytest.raises(ValueError, match="Expected non-negative input.*Received: min=-0.5"):
         StochasticPool2d(2)(torch.tensor([[[[1.0, -0.5], [0.0, 1.0]]]]))
+
+
+def test_training_mode_under_torch_compile() -> None:
+    torch._dynamo.reset()
+    torch.manual_seed(5)
+    pool = torch.compile(StochasticPool2d(2).train(), backend="aot_eager", fullgraph=True)
+    x = torch.rand(2, 3, 4, 4, requires_grad=True)
+    out = pool(x)
+    # Every output is one of its region's four inputs.
+    regions = x.detach().unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2)
+    assert (regions == out.detach()[..., None]).any(-1).all()
+    out.sum().backward()
+    assert x.grad.sum() == out.numel()

@@ -219,3 +219,21 @@ def test_trainer_calls_init_from_data() -> None:
     assert not torch.equal(before, after)
     half = after.shape[0] // 2
     torch.testing.assert_close(after[half:], -after[:half])
+
+
+def test_small_channels_last_input_takes_nchw_path_with_same_result() -> None:
+    torch.manual_seed(0)
+    group = ConvGroup(8, 16).eval()
+    seen: list[bool] = []
+    group.conv1.register_forward_pre_hook(lambda mod, args: seen.append(args[0].is_contiguous()))
+    x = torch.randn(2, 8, 9, 9)
+    ref = group(x)
+    out = group(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(out, ref)
+    assert seen == [True, True]  # conv1 saw NCHW both times
+    assert out.is_contiguous(memory_format=torch.channels_last)  # the caller's format is kept
+    wide = ConvGroup(32, 16).eval()
+    wide_seen: list[bool] = []
+    wide.conv1.register_forward_pre_hook(lambda mod, args: wide_seen.append(args[0].is_contiguous()))
+    wide(torch.randn(2, 32, 9, 9).contiguous(memory_format=torch.channels_last))
+    assert wide_seen == [False]  # 32 channels stay channels-last

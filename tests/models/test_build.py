@@ -48,7 +48,20 @@ def test_name_xor_spec():
     with pytest.raises(ConfigError, match="exactly one"):
         build_model({"name": "tdnn", "spec": SPEC})
     with pytest.raises(ConfigError, match="takes no other model keys"):
-        build_model({"spec": SPEC, "num_classes": 5})
+        build_model({"spec": SPEC, "dropout": 0.5})
+    # a run's saved build config: {"spec": {...}, "num_classes": N} is checked, not rejected
+    assert build_model({"spec": SPEC, "num_classes": 5}).output_shape == (5,)
+    with pytest.raises(ConfigError, match="outputs 5 values but the data has 7 classes"):
+        build_model({"spec": SPEC, "num_classes": 7})
+
+
+def test_pydantic_model_section():
+    from cnnkit.config.schema import ModelConfig
+
+    model = build_model(ModelConfig(spec=SPEC))  # name keeps its default 'lenet5'; the spec wins
+    assert model.input_shape == (2, 8, 8)
+    model = build_model(ModelConfig(name="tdnn", hidden_channels=4), num_classes=3)
+    assert model(torch.randn(1, 16, 15)).shape == (1, 3)
 
 
 def test_spec_dict_and_path(tmp_path):
@@ -75,3 +88,31 @@ def test_model_config_for_json_inlines_the_spec(tmp_path):
     rebuilt = build_model(json.loads(text))
     assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in build_from_spec(SPEC).parameters())
     assert model_config_for_json({"name": "tdnn", "num_classes": 3}) == {"name": "tdnn", "num_classes": 3}
+
+
+BEYOND_2D = {
+    "tdnn": "sequence",
+    "tcn": "sequence",
+    "textcnn": "classification",
+    "c3d": "video",
+    "dqn": "reinforcement",
+    "unet": "segmentation",
+    "dcgan_generator": "generation",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BEYOND_2D))
+def test_beyond_2d_registry_contract(name):
+    from cnnkit.models import create_model, model_info
+
+    info = model_info(name)
+    assert info["task"] == BEYOND_2D[name]
+    assert info["paper"] and 1985 < info["year"] < 2030 and isinstance(info["num_params"], int)
+    with torch.device("meta"):  # parameter counts without allocating C3D's 80M or U-Net's 31M weights
+        model = create_model(name)
+    assert sum(p.numel() for p in model.parameters()) == info["num_params"]
+    assert model.input_shape == tuple(info["input_size"])
+    if info["gradcam_layer"] is not None:
+        model.get_submodule(info["gradcam_layer"])  # raises if the name is stale
+    with torch.device("meta"):
+        assert build_model({"name": name}).input_shape == tuple(info["input_size"])

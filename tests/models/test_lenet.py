@@ -144,7 +144,9 @@ def test_in_channels_and_shapes() -> None:
 
 
 def test_unknown_variant_raises() -> None:
-    with pytest.raises(ConfigError, match="Expected variant to be one of 'lecun1998', 'modern'. Received: variant='lenet'"):
+    with pytest.raises(
+        ConfigError, match="Expected variant to be one of 'lecun1998', 'modern'. Received: variant='lenet'"
+    ):
         LeNet5(variant="lenet")  # type: ignore[arg-type]
 
 

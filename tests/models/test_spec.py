@@ -159,3 +159,28 @@ def test_layer_catalog_names_usable():
         )
     )
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 3)
+
+
+def test_inferred_spatial_input_size_and_vector_dim():
+    model = build_from_spec(
+        _spec(
+            {"conv2d": {"out_channels": 4, "kernel_size": 3}},  # (B, 4, 6, 6)
+            {"locally_connected2d": {"out_channels": 2, "kernel_size": 3}},  # input_size (6, 6) inferred
+            {"flatten": {"start_dim": 2}},  # (B, 2, 16): 2 vectors of 16
+            {"layer_norm": {"normalized_shape": 16}},
+            {"attention_pool": {"num_heads": 2}},  # dim 16 inferred from (B, N, dim)
+        )
+    )
+    assert tuple(model.features[1].input_size) == (6, 6)
+    assert model.features[4].attn.embed_dim == 16
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 1, 16)
+
+
+def test_fully_convolutional_spec_has_no_head():
+    model = build_from_spec(
+        _spec({"conv2d": {"out_channels": 4, "kernel_size": 3}}, {"max_pool2d": {"kernel_size": 2}},
+              {"conv2d": {"out_channels": 2, "kernel_size": 1}})
+    )  # fmt: skip
+    assert len(model.head) == 0 and len(model.features) == 3
+    x = torch.randn(1, 3, 8, 8)
+    torch.testing.assert_close(model.forward_features(x), model(x))

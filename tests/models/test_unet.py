@@ -48,6 +48,16 @@ def test_same_padding_forward_backward_and_split(upsample):
     assert has_transpose == (upsample == "transpose")
 
 
+def test_input_size_must_fit_every_pool():
+    model = unet(base_width=2, depth=2, padding="same")
+    with pytest.raises(ConfigError, match=r"even map size .* got \(9, 9\) before pool 2.*multiples of 4"):
+        model(torch.randn(1, 1, 18, 18))
+    valid = unet(base_width=2, depth=2)
+    with pytest.raises(ConfigError, match=r"got \(65, 65\) before pool 2.*4 b \+ 12"):
+        valid(torch.randn(1, 1, 142, 142))  # 142 -> 138 -> 69 -> 65: odd
+    assert valid(torch.randn(1, 1, 4 * 8 + 12, 4 * 8 + 12)).shape[-1] == 4  # b = 8: 44 -> 4
+
+
 def test_validation():
     with pytest.raises(ConfigError, match="upsample"):
         unet(upsample="bilinear")

@@ -55,7 +55,7 @@ _SMALL: dict[str, tuple[tuple[int, int, int], Callable[[], nn.Module]]] = {
     "vgg11": ((3, 32, 32), _mini_vgg("vgg11")),
     "vgg16": ((3, 32, 32), _mini_vgg("vgg16")),
     "nin": ((3, 16, 16), lambda: create_model("nin")),
-    "googlenet": ((3, 96, 96), lambda: create_model("googlenet")),
+    "googlenet": ((3, 80, 80), lambda: create_model("googlenet")),
     "resnet18": ((3, 32, 32), lambda: create_model("resnet18")),
     "resnet34": ((3, 32, 32), lambda: create_model("resnet34")),
     "resnet50": ((3, 32, 32), lambda: create_model("resnet50")),

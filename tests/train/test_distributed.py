@@ -66,55 +66,77 @@ def _stopper(rank: int, at: int):
     return fn
 
 
-def _worker(rank: int, port: int, tmp: str, phase: str) -> None:
+def _worker(rank: int, port: int, tmp: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank))
     info = init_distributed("cpu")
     tmp_path = Path(tmp)
     try:
-        if phase == "first":
+        torch.manual_seed(0)
+        t = one_step(NoBN(), rank, WORLD, batch=8)
+        t.fit()
+        if rank == 0:
+            save_file(dict(t.raw_model.state_dict()), str(tmp_path / "ddp_step.safetensors"))
+        for name, stop in (("ref", None), ("cut", 4)):
             torch.manual_seed(0)
-            t = one_step(NoBN(), rank, WORLD, batch=8)
-            t.fit()
-            if rank == 0:
-                save_file(dict(t.raw_model.state_dict()), str(tmp_path / "ddp_step.safetensors"))
-            for name, stop in (("ref", None), ("cut", 5)):
-                torch.manual_seed(0)
-                t = Trainer(TinyNet(), cfg=_cfg(), run_dir=tmp_path / name, quiet=True, dist=info,
-                            on_step_end=_stopper(rank, stop) if stop else None, **loaders(rank=rank, world_size=WORLD))
-                try:
-                    t.fit()
-                except TrainingInterrupted:
-                    continue
+            t = Trainer(TinyNet(), cfg=_cfg(), run_dir=tmp_path / name, quiet=True, dist=info,
+                        on_step_end=_stopper(rank, stop) if stop else None, **loaders(rank=rank, world_size=WORLD))
+            try:
+                t.fit()
+            except TrainingInterrupted:
                 if rank == 0:
-                    save_file(dict(t.raw_model.state_dict()), str(tmp_path / f"{name}.safetensors"))
-        else:
-            torch.manual_seed(99)
-            t = Trainer(TinyNet(), cfg=_cfg(), run_dir=tmp_path / "cut", quiet=True, dist=info,
-                        **loaders(rank=rank, world_size=WORLD))
-            t.fit(resume=True)
+                    (tmp_path / "rows_at_interrupt").write_text(str(len(read_rows(tmp_path / name))))
+                continue
             if rank == 0:
-                save_file(dict(t.raw_model.state_dict()), str(tmp_path / "resumed.safetensors"))
+                save_file(dict(t.raw_model.state_dict()), str(tmp_path / f"{name}.safetensors"))
+        # A fresh trainer (other initial weights) resumes the interrupted run from its checkpoints.
+        torch.manual_seed(99)
+        t = Trainer(TinyNet(), cfg=_cfg(), run_dir=tmp_path / "cut", quiet=True, dist=info,
+                    **loaders(rank=rank, world_size=WORLD))
+        t.fit(resume=True)
+        if rank == 0:
+            save_file(dict(t.raw_model.state_dict()), str(tmp_path / "resumed.safetensors"))
     finally:
         shutdown_distributed(info)
 
 
 def test_two_rank_gloo_ddp(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path), "first"), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
 
     # One SGD step (lr 1) on 2 x 8 sharded samples == one step on the same 16 samples in one process.
     torch.manual_seed(0)
     single = one_step(NoBN(), 0, 1, batch=16)
+    w0 = {k: v.clone() for k, v in single.raw_model.state_dict().items()}
     single.fit()
     ddp = load_file(str(tmp_path / "ddp_step.safetensors"))
     for k, v in single.raw_model.state_dict().items():
+        assert not torch.equal(v, w0[k])  # a real step happened
         torch.testing.assert_close(ddp[k], v, rtol=1e-5, atol=1e-6)
 
-    assert not (tmp_path / "cut.safetensors").exists()  # interrupted on both ranks
-    assert len(read_rows(tmp_path / "cut")) == 1  # 3 steps per epoch per rank: stopped in epoch 2
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path), "resume"), nprocs=WORLD, join=True)
+    # 3 steps per epoch per rank; rank 1 asks at step 4, both ranks stop after step 5, in epoch 2.
+    assert (tmp_path / "rows_at_interrupt").read_text() == "1"
     ref, got = load_file(str(tmp_path / "ref.safetensors")), load_file(str(tmp_path / "resumed.safetensors"))
     for k in ref:
         assert torch.equal(ref[k], got[k]), k
     rows = read_rows(tmp_path / "ref")
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert strip_timing(rows) == strip_timing(read_rows(tmp_path / "cut"))
+
+
+@pytest.mark.slow
+def test_torchrun_fit_writes_one_run_folder_and_resumes(tmp_path):
+    import subprocess
+    import sys
+
+    helper = Path(__file__).with_name("train_helpers.py")
+    run_dir = tmp_path / "run"
+    base = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+            f"--master_port={_free_port()}", str(helper), str(run_dir), "--fit"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(helper.parent), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("run folder: ") == 1  # rank 0 only
+    summary = __import__("json").loads((run_dir / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["epochs"] == 2
+    again = subprocess.run([*base[:-2], str(run_dir), "--fit", "--resume"], capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert __import__("json").loads((run_dir / "summary.json").read_text())["test_accuracy"] == summary["test_accuracy"]

@@ -146,7 +146,10 @@ def test_early_stopping_on_unknown_metric_is_a_clear_error():
     torch.manual_seed(0)
     cfg = base_cfg(epochs=1, early_stopping={"monitor": "val_acc"})
     with pytest.raises(CnnkitError, match="val_acc.*not a metric.*val_accuracy"):
-        Trainer(TinyNet(), cfg=cfg, quiet=True, **loaders()).fit()
+        Trainer(TinyNet(), cfg=cfg, quiet=True, **loaders())  # caught before any training
+    cfg = base_cfg(epochs=1, early_stopping={"monitor": "val_loss"})
+    with pytest.raises(CnnkitError, match="need a validation set"):
+        Trainer(TinyNet(), cfg=cfg, quiet=True, **loaders(val=False))
 
 
 class AuxNet(nn.Module):
@@ -192,6 +195,23 @@ def test_init_from_data_called_once_with_training_images():
     net = Hooked()
     Trainer(net, cfg=base_cfg(epochs=2), quiet=True, **loaders(n=96)).fit()
     assert net.got == [torch.Size([96, 1, 8, 8])]
+
+
+def test_init_from_data_weights_reach_the_ema_copy():
+    class Whitened(TinyNet):
+        def __init__(self):
+            super().__init__()
+            self.conv.weight.requires_grad_(False)  # a frozen, data-initialized stem
+
+        def init_from_data(self, images):
+            with torch.no_grad():
+                self.conv.weight.fill_(float(images.std()))
+
+    torch.manual_seed(0)
+    net = Whitened()
+    t = Trainer(net, cfg=base_cfg(epochs=1, ema={"decay": 0.99}), quiet=True, **loaders())
+    t.fit()
+    assert torch.equal(t.ema.module.conv.weight, net.conv.weight)
 
 
 def test_tta_flip_averages_mirrored_logits():
@@ -245,3 +265,72 @@ def test_bf16_channels_last_trains():
                 quiet=True, **loaders())
     s = t.fit()
     assert s["final_train_accuracy"] > 0.5 and t.raw_model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_rich_progress_bar_runs():
+    from cnnkit.train.progress import Progress
+
+    torch.manual_seed(0)
+    p = Progress(enabled=True, live=True)
+    p._last = -1.0
+    t = Trainer(TinyNet(), cfg=base_cfg(epochs=1), progress=p, **loaders())
+    t.fit()
+    assert p._bar is None  # closed at the end
+
+
+def test_early_stopped_run_does_not_train_on_when_resumed(tmp_path):
+    torch.manual_seed(0)
+    cfg = base_cfg(epochs=30, early_stopping={"monitor": "val_accuracy", "patience": 1, "min_delta": 0.5})
+    t = Trainer(TinyNet(), cfg=cfg, run_dir=tmp_path, quiet=True, **loaders())
+    s = t.fit()
+    assert s["stopped_early"] and s["epochs"] == 2
+    torch.manual_seed(0)
+    t2 = Trainer(TinyNet(), cfg=cfg, run_dir=tmp_path, quiet=True, **loaders())
+    s2 = t2.fit(resume=True)
+    assert s2["epochs"] == 2 and s2["steps"] == s["steps"] and s2["test_accuracy"] == s["test_accuracy"]
+
+
+def test_plain_torch_dataloader_works_as_a_loader():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 1, 8, 8, generator=g)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    dl = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=False)
+    torch.manual_seed(0)
+    t = Trainer(TinyNet(num_classes=2), train_loader=dl, test_loader=dl, cfg=base_cfg(epochs=3), quiet=True)
+    s = t.fit()
+    assert s["steps"] == 15 and s["test_count"] == 40
+
+
+def test_tta_shift_hand_computed():
+    from cnnkit.train.evaluation import tta_logits
+
+    torch.manual_seed(0)
+    net = linear_net()
+    x = torch.randn(2, 1, 8, 8)
+    flip = x.flip(-1)
+
+    def shifted(img, dy, dx):  # reflect-pad by 1, crop at offset (dy, dx)
+        pad = nn.functional.pad(img, (1, 1, 1, 1), mode="reflect")
+        return pad[..., dy : dy + 8, dx : dx + 8]
+
+    with torch.no_grad():
+        pair = (net(x) + net(flip)) / 2
+        shifts = sum(net(shifted(i, d, d)) for i in (x, flip) for d in (0, 2)) / 4
+        expected = 0.5 * pair + 0.5 * shifts
+        torch.testing.assert_close(tta_logits(net, x, "shift"), expected)
+        torch.testing.assert_close(tta_logits(net, x, "flip"), pair)
+        torch.testing.assert_close(tta_logits(net, x, "none"), net(x))
+
+
+def test_device_and_threads():
+    from cnnkit.train.runtime import physical_cores, resolve_device
+
+    assert 1 <= physical_cores() <= (torch.get_num_threads() + 64)
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(CnnkitError, match="unknown device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(CnnkitError, match="no CUDA device"):
+            resolve_device("cuda")

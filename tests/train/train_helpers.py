@@ -98,7 +98,20 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--sleep", type=float, default=0.0)
+    ap.add_argument("--fit", action="store_true", help="run cnnkit.train.fit on digits (for torchrun)")
     args = ap.parse_args(argv)
+    if args.fit:
+        from cnnkit.config import load_config
+        from cnnkit.train import fit
+
+        quick = ["train.epochs=2", "train.threads=1", "data.limit_train=256", "model.variant=modern",
+                 "optim.name=adam", "optim.lr=0.003", "data.val_fraction=0.25", "train.checkpoint.every_steps=2"]
+        try:
+            fit(None if args.resume else load_config(None, quick), out=args.run_dir, resume=args.run_dir if args.resume else None)
+        except TrainingInterrupted as exc:
+            print(exc, flush=True)
+            return exc.exit_code
+        return 0
     torch.manual_seed(0)
     model = TinyNet(sleep=args.sleep)
     cfg = base_cfg(epochs=args.epochs, ema={"decay": 0.9})

@@ -101,6 +101,9 @@ def effective_receptive_field(
         raise ConfigError(f"Expected 0 < mass <= 1. Received: mass={mass}")
     if num_samples < 1:
         raise ConfigError(f"Expected num_samples >= 1. Received: num_samples={num_samples}")
+    dtype = getattr(model, "input_dtype", None)
+    if dtype is not None and not dtype.is_floating_point:
+        raise ConfigError("The effective receptive field needs a float input; this model takes token ids")
     shape = parse_input_shape(input_shape)
     if len(shape) < 2:
         raise ConfigError(f"Expected an input shape (C, *spatial) with at least one spatial axis. Received: {shape}")

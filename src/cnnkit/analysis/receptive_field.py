@@ -39,8 +39,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,9 +90,6 @@ class RFState:
         if self.kind != "spatial":
             return None
         return [rf for _, rf in sorted(self.axes.values(), key=lambda t: t[0])]
-
-    def describe(self) -> str:
-        return self.reason if self.kind != "spatial" else ""
 
 
 def _global(reason: str = GLOBAL_REASON) -> RFState:
@@ -320,6 +316,22 @@ class RFTracker(TorchDispatchMode):
         for t in outs:
             self._set(t, new)
 
+    def apply_window(
+        self, x: torch.Tensor, y: torch.Tensor, kernel: list[int], stride: list[int], padding: list[int], dilation: list[int]
+    ) -> None:
+        """Give ``y`` the field of a sliding window over ``x`` (for custom layers whose ops hide it)."""
+        s = self.state(x)
+        if s is None:
+            return
+        n = len(kernel)
+        self._set(
+            y,
+            self._map_axes(
+                s, x, n, lambda i, r: AxisRF(r.size + (kernel[i] - 1) * dilation[i] * r.jump, r.jump * stride[i],
+                                             r.start + ((kernel[i] - 1) / 2 * dilation[i] - padding[i]) * r.jump)
+            ),
+        )  # fmt: skip
+
     # -- rules ------------------------------------------------------------------------------------------------
     @staticmethod
     def _remap(s: RFState, f: Callable[[int], int]) -> RFState:
@@ -438,6 +450,8 @@ class RFTracker(TorchDispatchMode):
             hit = [e for e in range(len(ys)) if ys[e] == xs[d] and suffix(ys, e) == suffix(xs, d)]
             if not hit:
                 return _none("flattened: no spatial axes" if y.ndim <= 2 else "reshaped: spatial axes merged")
+            if hit[-1] in axes:
+                return _none("reshaped: spatial axes merged")
             axes[hit[-1]] = v
         return RFState("spatial", axes)
 
@@ -479,13 +493,3 @@ class RFTracker(TorchDispatchMode):
                     return _none(f"aten.{name}: receptive field not tracked through this op")
         # Broadcast partners of size 1 along an axis (e.g. squeeze-excitation gates) carry their own state.
         return _union(states)
-
-
-@contextmanager
-def tracking(on_window: Callable[[WindowOp], None] | None = None) -> Iterator[RFTracker]:
-    tracker = RFTracker(on_window)
-    with tracker:
-        try:
-            yield tracker
-        finally:
-            pass

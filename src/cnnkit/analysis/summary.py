@@ -9,6 +9,9 @@ So a k x k convolution from C_in to C_out channels producing an H x W map costs
 sample.
 
 Every number is for one sample (batch 1). Activation memory is the size in bytes of each layer's output.
+Rows are leaf modules in call order; a module called twice (a shared pooling layer) has two rows, each
+showing its total FLOPs over both calls (``total_flops`` counts every op once). Layers computed without
+convolution or matrix-product ops (e.g. a locally connected layer's custom kernel) show 0 FLOPs.
 Receptive fields come from :mod:`cnnkit.analysis.receptive_field`.
 
 Stride fit (the article's check): for every convolution and pooling axis the output size is
@@ -16,14 +19,14 @@ Stride fit (the article's check): for every convolution and pooling axis the out
 ``r = (W - K + 2P) mod S`` positions of the padded input are never covered by a window. If any of them is
 real input (``r > P``), the strides do not fit: :func:`summarize` raises :class:`~cnnkit.errors.ConfigError`
 naming the layer, the numbers and paddings that would fit (a warning instead with ``allow_floor=True``).
-If only right padding is dropped (``r <= P``, e.g. a 3x3 stride-2 conv with padding 1 on an even input)
-every input pixel is still covered; the row gets a note instead. Pooling with ``ceil_mode=True`` chose
-its rounding explicitly and gets a note too.
+Two cases get a note on the row instead: only right padding is dropped (``r <= P``, e.g. a 3x3 stride-2
+conv with padding 1 on an even input, where every input pixel is still covered), and windows smaller than
+the stride (``K < S``, e.g. ResNet's 1x1 stride-2 projection), which skip positions between windows
+anyway. Pooling with ``ceil_mode=True`` chose its rounding explicitly and gets a note too.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -164,7 +167,8 @@ def _make_input(model: nn.Module, shape: tuple[int, ...]) -> torch.Tensor:
         high = int(getattr(model, "vocab_size", 2))
         return torch.randint(0, high, (1, *shape), generator=gen, dtype=dtype).to(device)
     fdtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
-    return torch.randn(1, *shape, generator=gen, dtype=fdtype).to(device)
+    # Uniform [0, 1) like image data: some layers (stochastic pooling) require non-negative input.
+    return torch.rand(1, *shape, generator=gen, dtype=fdtype).to(device)
 
 
 def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool = False) -> Summary:
@@ -200,6 +204,7 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
 
     def on_window(op: WindowOp) -> None:
         m = stack[-1] if stack else model
+        windows_seen.add(id(m))
         k_eff = op.dilation * (op.kernel - 1) + 1
         num = op.size_in - k_eff + 2 * op.padding
         if num < 0 or num % op.stride == 0:
@@ -214,6 +219,11 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
             return
         if r <= op.padding:
             notes.setdefault(id(m), []).append(f"{ax}: {value}; floor drops only right padding")
+            return
+        if k_eff < op.stride:
+            # Windows smaller than the stride skip positions between them anyway (a 1x1 stride-2
+            # projection reads every other pixel); the dropped last position is one more such gap.
+            notes.setdefault(id(m), []).append(f"{ax}: {value}; kernel smaller than stride, positions skipped anyway")
             return
         fits = [p for p in range(0, k_eff + 1) if (op.size_in - k_eff + 2 * p) % op.stride == 0][:3]
         sizes = [op.size_in - r, op.size_in - r + op.stride]
@@ -230,6 +240,8 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
         if not allow_floor:
             raise ConfigError(problems[-1])
 
+    windows_seen: set[int] = set()
+
     def pre_hook(m: nn.Module, args: Any) -> None:
         stack.append(m)
 
@@ -239,6 +251,18 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
         if not any(True for _ in m.children()) and not isinstance(m, (nn.Sequential, nn.ModuleList)):
             t = out if isinstance(out, torch.Tensor) else next((o for o in _flat(out) if isinstance(o, torch.Tensor)), None)
             if t is not None:
+                x_in = next((a for a in _flat(args) if isinstance(a, torch.Tensor)), None)
+                geometry = _custom_window(m, x_in, t)
+                if geometry is not None and x_in is not None:
+                    # A catalog layer (locally connected, stochastic pooling, ...) computes its window with
+                    # unfold or a custom autograd function; its attributes give the geometry instead.
+                    tracker.apply_window(x_in, t, *geometry)
+                    if id(m) not in windows_seen:
+                        n = len(geometry[0])
+                        for i in range(n):
+                            dim = x_in.ndim - n + i
+                            k, st, p, d = (g[i] for g in geometry)
+                            on_window(WindowOp(type(m).__name__, dim, int(x_in.shape[dim]), k, st, p, d, bool(getattr(m, "ceil_mode", False))))
                 pending.append((m, t))
 
     handles = []
@@ -250,7 +274,9 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
     x = _make_input(model, shape)
     rows: list[LayerRow] = []
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as fc, RFTracker(on_window) as tracker:
+        # Not under no_grad: FlopCounterMode's module tracker asserts on inputs that require grad but have
+        # no grad_fn (e.g. a learned query expanded in an attention pool). Batch 1 keeps the graph small.
+        with FlopCounterMode(display=False) as fc, RFTracker(on_window) as tracker:
             tracker.mark_input(x)
             try:
                 model(x)
@@ -300,6 +326,37 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
         total_flops=total_flops,
         total_activation_bytes=sum(r.activation_bytes for r in rows),
     )
+
+
+def _custom_window(
+    m: nn.Module, x: torch.Tensor | None, y: torch.Tensor
+) -> tuple[list[int], list[int], list[int], list[int]] | None:
+    """(kernel, stride, padding, dilation) per spatial axis of a non-torch leaf layer with a window."""
+    if x is None or type(m).__module__.startswith("torch.") or not hasattr(m, "kernel_size"):
+        return None
+    if not hasattr(m, "stride") or x.ndim < 3 or y.ndim != x.ndim:
+        return None
+    n = x.ndim - 2
+
+    def per_axis(v: Any, default: int) -> list[int] | None:
+        if v is None:
+            v = default
+        if isinstance(v, int):
+            return [v] * n
+        if isinstance(v, (tuple, list)) and all(isinstance(e, int) for e in v):
+            return list(v) if len(v) == n else list(v) * n if len(v) == 1 else None
+        return None
+
+    k = per_axis(m.kernel_size, 1)
+    s = per_axis(m.stride, 1) if m.stride is not None else k
+    d = per_axis(getattr(m, "dilation", 1), 1)
+    pad = getattr(m, "padding", 0)
+    if pad == "same" and k is not None and d is not None:
+        pad = [(ki - 1) * di // 2 for ki, di in zip(k, d)]
+    p = per_axis(pad, 0)
+    if k is None or s is None or d is None or p is None:
+        return None
+    return k, s, p, d
 
 
 def _flat(out: Any) -> list[Any]:

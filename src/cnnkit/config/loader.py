@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, did_you_mean
+from .defaults import DEFAULT_RUN
 from .schema import Config
 
 __all__ = ["load_config", "parse_overrides", "apply_overrides", "validate_config", "config_to_yaml", "read_yaml"]
@@ -152,14 +153,17 @@ def validate_config(raw: dict[str, Any] | None) -> Config:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (or the built-in defaults when ``path`` is None), apply ``--set`` overrides and validate.
+    """Load a YAML config (or the embedded default run when ``path`` is None), apply ``--set`` overrides and validate.
+
+    With no ``path`` the run is :data:`~cnnkit.config.defaults.DEFAULT_RUN` (LeNet-5 on the 8x8 digits); keys
+    a config file leaves out take the schema's defaults.
 
     Example:
         >>> cfg = load_config(None, ["train.epochs=3", "optim.lr=1e-3"])
         >>> cfg.train.epochs, cfg.optim.lr
         (3, 0.001)
     """
-    raw: Any = {}
+    raw: Any = copy.deepcopy(DEFAULT_RUN) if path is None else {}
     if path is not None:
         raw = read_yaml(path)
         if raw is None:
@@ -169,7 +173,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     raw = apply_overrides(raw, parse_overrides(overrides))
     cfg = validate_config(raw)
     if cfg.name is None:
-        cfg.name = Path(path).stem if path is not None else "default"
+        cfg.name = Path(path).stem if path is not None else "default"  # a file without `name:`
     return cfg
 
 

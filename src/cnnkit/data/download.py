@@ -157,8 +157,10 @@ def fetch_file(spec: RemoteFile, dest_dir: Path, mirrors: list[str] | tuple[str,
                 return final
             part.unlink(missing_ok=True)
             errors.append(f"{url}: checksum mismatch ({problem})")
-    kind = "offline?" if offline else "failed"
-    raise DataError(f"download of {spec.name} {kind}: {'; '.join(errors[-3:])}")
+    if offline:
+        reason = errors[0].split(": ", 1)[-1] if errors else "no mirrors"
+        raise DataError(f"cannot download {spec.name}: no mirror reachable (offline? {reason})")
+    raise DataError(f"download of {spec.name} failed: {'; '.join(errors[-3:])}")
 
 
 def download_dataset(

@@ -237,7 +237,7 @@ def evaluate_run(
     device: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run folder's model on one split of its data (``config.yaml``), writing the pictures to
-    ``out`` (default ``RUN_DIR/eval-<split>/``).
+    ``out`` (default ``RUN_DIR/eval-<split>/``, or ``RUN_DIR/eval-<split>-<data>/`` with ``data``).
 
     The calibration data for ``temperature_scaling`` and ``conformal`` is the run's validation split (held
     out from training by ``data.val_fraction``); a run trained without one raises :class:`CnnkitError`.
@@ -262,7 +262,8 @@ def evaluate_run(
         cal_loader = split_loader(run, "val")
     batch = int(run.cfg.data.eval_batch_size)
     pre = loaded.preprocessing
-    out = Path(out) if out is not None else Path(run_dir) / f"eval-{split}"
+    # Another data set gets its own folder, so it does not overwrite the run's own evaluation.
+    out = Path(out) if out is not None else Path(run_dir) / (f"eval-{split}" + (f"-{data}" if data else ""))
     report = evaluate_model(
         loaded.model,
         split_batches(loader, pre, batch_size=batch),
@@ -296,7 +297,8 @@ def format_report(report: dict[str, Any]) -> str:
 
     buf = StringIO()
     con = Console(file=buf, width=120, force_terminal=False, color_system=None)
-    head = Table(title=f"Evaluation ({report.get('split', 'test')}, n={report['n']}, tta={report.get('tta', 'none')})")
+    head = Table(title=f"Evaluation ({report.get('split', 'test')}, n={report['n']}, tta={report.get('tta', 'none')})",
+                 min_width=50)
     head.add_column("metric")
     head.add_column("value", justify="right")
     head.add_row("accuracy", f"{report['accuracy']:.4f}")
@@ -317,7 +319,8 @@ def format_report(report: dict[str, Any]) -> str:
     con.print(pc)
     cp = report.get("conformal")
     if cp:
-        t = Table(title=f"Conformal prediction ({cp['score']}, alpha={cp['alpha']}, n_cal={cp['n_calibration']})")
+        t = Table(title=f"Conformal prediction ({cp['score']}, alpha={cp['alpha']}, n_cal={cp['n_calibration']})",
+                  min_width=50)
         t.add_column("metric")
         t.add_column("value", justify="right")
         t.add_row("qhat", f"{cp['qhat']:.4f}")

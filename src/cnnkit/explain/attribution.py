@@ -169,7 +169,9 @@ def attribute(
                 st = stride or max(1, win // 2)
                 c = x.shape[1]
                 a = Occlusion(model).attribute(
-                    xi, sliding_window_shapes=(c, win, win), strides=(c, st, st), baselines=0.0, target=tgt
+                    xi, sliding_window_shapes=(c, win, win), strides=(c, st, st), baselines=0.0, target=tgt,
+                    # several windows per forward pass: the loop over windows dominates otherwise
+                    perturbations_per_eval=max(1, 256 // max(len(x), 1)),
                 ).mean(dim=1)
             else:
                 a = IntegratedGradients(model).attribute(

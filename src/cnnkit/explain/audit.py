@@ -3,8 +3,9 @@ its feature maps?
 
 Both use **circular** shifts (``torch.roll``): what leaves one border re-enters at the other, so no image
 content is lost or invented and a network built from circularly padded stride-1 layers would be exactly
-equivariant. The model's own layers usually pad with zeros, so the borders add a small error even where
-the theory promises equivariance; that error is part of what is measured.
+equivariant. The model's own layers usually pad with zeros (or not at all: a 'valid' convolution's output
+is smaller than its input, so a circular shift of the input is not a circular shift of the output), so the
+borders add an error even where the theory promises equivariance; that error is part of what is measured.
 
 - **Consistency** (Zhang 2019, "Making Convolutional Networks Shift-Invariant Again", Sec. 4.1): the
   probability that the top-1 class is the same for two independent random shifts of one image, each
@@ -21,6 +22,7 @@ the theory promises equivariance; that error is part of what is measured.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -89,9 +91,14 @@ def shift_consistency(
     }
 
 
+_SPATIAL_RE = re.compile(r"conv|pool|subsampl", re.IGNORECASE)
+
+
 def _is_spatial_layer(m: nn.Module) -> bool:
+    """Convolutions and poolings (LeNet's trainable subsampling included); global/adaptive pools, whose
+    output no longer has a spatial grid to shift, are not."""
     name = type(m).__name__
-    return isinstance(m, nn.Conv2d) or ("Pool" in name and "Global" not in name and "Adaptive" not in name)
+    return bool(_SPATIAL_RE.search(name)) and "Global" not in name and "Adaptive" not in name
 
 
 def _local_stride(m: nn.Module, h_in: int, h_out: int) -> int:
@@ -100,15 +107,22 @@ def _local_stride(m: nn.Module, h_in: int, h_out: int) -> int:
         s = s[0]
     if isinstance(s, int) and s >= 1:
         return s
-    return max(1, round(h_in / max(h_out, 1)))  # no stride attribute: infer from the sizes
+    # No stride attribute: infer it from the sizes (a 5x5 'valid' convolution, 14 -> 10, rounds to 1).
+    return max(1, round(h_in / max(h_out, 1)))
 
 
 def _trace(model: nn.Module, x: torch.Tensor) -> dict[str, dict[str, Any]]:
-    """Outputs and cumulative strides of the outermost conv/pool layers for input ``x``."""
-    spatial = {n for n, m in model.named_modules() if n and _is_spatial_layer(m)}
-    # Outermost only: a composite pool (MaxBlurPool2d) counts once, not again for its parts.
-    outer = [n for n in spatial if not any(n.startswith(p + ".") for p in spatial)]
+    """Outputs and cumulative strides of the outermost conv/pool layers for input ``x``.
+
+    Every module is hooked to follow the stride along the tensors: a module's output stride is its input's
+    stride (looked up by tensor identity) times its own stride. Hooks fire innermost first, so an output
+    already produced by a child (the last layer of a Sequential, an in-place activation) keeps the stride
+    the child gave it.
+    """
     modules = dict(model.named_modules())
+    spatial = {n for n, m in modules.items() if n and _is_spatial_layer(m)}
+    # Outermost only: a composite (e.g. a conv block class) is reported once, not again for its parts.
+    report = {n for n in spatial if not any(n.startswith(p + ".") for p in spatial)}
     stride_of: dict[int, int] = {id(x): 1}
     record: dict[str, dict[str, Any]] = {}
     last = [1]
@@ -119,23 +133,27 @@ def _trace(model: nn.Module, x: torch.Tensor) -> dict[str, dict[str, Any]]:
             if not isinstance(out, torch.Tensor) or out.ndim != 4 or not inputs or not isinstance(inputs[0], torch.Tensor):
                 return
             inp = inputs[0]
-            # The stride of this layer's input: known if it is a traced tensor, else that of the last
-            # traced output (elementwise layers in between do not change it).
-            s_in = stride_of.get(id(inp), last[0])
-            s = s_in * _local_stride(m, inp.shape[-2], out.shape[-2])
-            stride_of[id(out)] = s
-            alive.append(out)
+            if id(out) in stride_of:
+                s = stride_of[id(out)]
+            else:
+                # Unknown input (made by a functional op between modules): the last traced stride.
+                s_in = stride_of.get(id(inp), last[0])
+                s = s_in * (_local_stride(m, inp.shape[-2], out.shape[-2]) if inp.ndim == 4 else 1)
+                stride_of[id(out)] = s
+                alive.append(out)
             last[0] = s
-            record[name] = {"out": out.detach(), "stride": s, "type": type(m).__name__}
+            if name in report:
+                record[name] = {"out": out.detach(), "stride": s, "type": type(m).__name__}
         return hook
 
     with no_leftover_hooks(model):
-        handles = [modules[n].register_forward_hook(make_hook(n)) for n in outer]
+        handles = [m.register_forward_hook(make_hook(n)) for n, m in modules.items() if n]
         try:
             model(x)
         finally:
             for h in handles:
                 h.remove()
+    # in forward order (dicts keep insertion order; hooks fired in execution order)
     return record
 
 
@@ -267,7 +285,7 @@ def format_audit(result: dict[str, Any]) -> str:
     buf = StringIO()
     con = Console(file=buf, width=120, force_terminal=False, color_system=None)
     t = Table(title=f"Shift consistency ({result['shift_mode']} shifts up to {result['max_shift']} px, "
-                    f"{result['shifts']} pairs per image, n={result['n_images']})")
+                    f"{result['shifts']} pairs per image, n={result['n_images']})", min_width=70)
     t.add_column("metric")
     t.add_column("value", justify="right")
     t.add_row("consistency P(top-1 unchanged)", f"{result['consistency']:.4f}")

@@ -63,7 +63,7 @@ class ScaledTanh(nn.Module):
 
     Reference:
         LeCun, Bottou, Bengio & Haffner, "Gradient-Based Learning Applied to Document Recognition",
-        Proc. IEEE 1998, Sec. II-B and Appendix A, Eq. 7 (LeNet-5's squashing function).
+        Proc. IEEE 1998, Sec. II-B and Appendix A (LeNet-5's squashing function).
     """
 
     def __init__(self, amplitude: float = 1.7159, slope: float = 2.0 / 3.0) -> None:

@@ -34,14 +34,14 @@ class AttentionPool(nn.Module):
         torch.Size([3, 2, 16])
 
     Reference:
-        The article's "multihead attention pooling"; Lee et al., "Set Transformer", ICML 2019, Eq. 11
-        (PMA, pooling by multihead attention); Zhai et al., "Scaling Vision Transformers", CVPR 2022
-        (the MAP head).
+        The article's "multihead attention pooling"; Lee et al., "Set Transformer", ICML 2019, Sec. 3.2
+        (PMA: MAB(S, rFF(Z)), pooling by multihead attention with learned seeds S); Zhai et al.,
+        "Scaling Vision Transformers", CVPR 2022 (the MAP head).
 
     Deviations:
-        Set Transformer's PMA and timm's ``AttentionPoolLatent`` put the feed-forward layer after the
-        attention (with residuals and norms); we follow the article: FFN on each vector first, no
-        residual, no normalization.
+        We follow the article exactly: FFN on each vector, then plain multi-head attention. Set
+        Transformer's PMA also applies the FFN first but wraps the attention in a MAB block (residual,
+        layer norms, a second FFN); timm's ``AttentionPoolLatent`` puts its MLP after the attention.
     """
 
     def __init__(self, dim: int, num_heads: int = 1, num_queries: int = 1, hidden_dim: int | None = None) -> None:

@@ -112,7 +112,7 @@ class MaxBlurPool2d(BlurPool2d):
         torch.Size([2, 4, 4, 4])
 
     Reference:
-        Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML 2019, Sec. 3.2, Eq. 5
+        Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML 2019, Sec. 3.2
         (MaxPool_k,s -> BlurPool_m,s o Max_k,1) and Fig. 2.
     """
 

@@ -41,7 +41,7 @@ class DropConnectLinear(nn.Linear):
 
     Reference:
         Wan, Zeiler, Zhang, LeCun & Fergus, "Regularization of Neural Networks using DropConnect",
-        ICML 2013, Sec. 2.2, Eq. 2 (training).
+        ICML 2013, Sec. 2.2 (training) and Sec. 3 (inference).
 
     Deviations:
         One mask per mini-batch (the paper samples one per example); the bias is not dropped;
@@ -77,7 +77,7 @@ class DropConnectConv2d(nn.Conv2d):
         torch.Size([2, 8, 16, 16])
 
     Reference:
-        Wan et al., "Regularization of Neural Networks using DropConnect", ICML 2013, Eq. 2, applied
+        Wan et al., "Regularization of Neural Networks using DropConnect", ICML 2013, Sec. 2.2, applied
         to the shared filter weights.
 
     Deviations:

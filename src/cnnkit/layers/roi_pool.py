@@ -20,7 +20,8 @@ def _round_half_away(t: Tensor) -> Tensor:
 
 
 def _sparse_table(x: Tensor, length: int) -> Tensor:
-    """Level j holds the max of x[..., i : i + 2**j] along the last axis: (levels, *x.shape)."""
+    """Level j holds the max of x[..., i : i + 2**j] along the last axis, for 2**j <= length:
+    (levels, *x.shape)."""
     levels = [x]
     step = 1
     while 2 * step <= length:
@@ -65,8 +66,8 @@ def roi_pool(features: Tensor, rois: Tensor, output_size: int | Sequence[int], s
     ``[floor(i h / oh), ceil((i + 1) h / oh))`` clipped to the map, and an empty bin gives 0.
 
     Vectorized with sparse tables (range-maximum queries in O(1) after an O(n log n) build): no loop
-    over RoIs or bins; memory is about (1 + log2 W) times the feature map plus (1 + log2 H) times the
-    (K, C, H, ow) column maxima.
+    over RoIs or bins; memory is about (1 + log2 w) times the feature map plus (1 + log2 h) times the
+    (K, C, H, ow) column maxima, where w, h are the widest bin's sizes.
     """
     oh, ow = to_pair(output_size, "output_size")
     if features.dim() != 4:
@@ -80,9 +81,11 @@ def roi_pool(features: Tensor, rois: Tensor, output_size: int | Sequence[int], s
     wlo, whi = _bins(x1, x2, ow, width)
     hlo, hhi = _bins(y1, y2, oh, height)
     # Columns first: (levels, B, W, C, H) -> (K, ow, C, H); then rows of that: -> (K, oh, ow, C).
-    table_w = _sparse_table(features, width).permute(0, 1, 4, 2, 3)
+    # Only the levels that the widest bin needs (a host sync; bins are far narrower than the map).
+    widest = (int((whi - wlo).max()), int((hhi - hlo).max())) if len(rois) else (1, 1)
+    table_w = _sparse_table(features, max(widest[0], 1)).permute(0, 1, 4, 2, 3)
     cols = _range_max(table_w, batch, wlo, whi)
-    table_h = _sparse_table(cols, height).permute(0, 1, 4, 2, 3)  # (levels, K, H, ow, C)
+    table_h = _sparse_table(cols, max(widest[1], 1)).permute(0, 1, 4, 2, 3)  # (levels, K, H, ow, C)
     out = _range_max(table_h, torch.arange(len(rois), device=features.device), hlo, hhi)
     empty = (hhi <= hlo)[:, :, None, None] | (whi <= wlo)[:, None, :, None]
     out = torch.where(empty, torch.zeros_like(out), out)

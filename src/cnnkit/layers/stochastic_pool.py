@@ -22,8 +22,9 @@ def stochastic_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = 
 
     Sampling uses the exponential race: with ``E_i ~ Exp(1)`` i.i.d., ``argmax_i a_i / E_i`` is ``i``
     with probability ``a_i / sum_j a_j`` (``E_i / a_i ~ Exp(a_i)``, and the smallest of independent
-    exponentials is ``i`` with probability ``a_i / sum_j a_j``). So one ``max_pool2d`` with indices
-    does the sampling, without a Python loop or an unfold copy.
+    exponentials is ``i`` with probability ``a_i / sum_j a_j``). For non-overlapping regions one
+    ``max_pool2d`` with indices does the sampling, without a Python loop or an unfold copy; overlapping
+    regions draw their own race per window (on a window copy), so regions sample independently.
     """
     k, s, _ = _window_args(kernel_size, stride, 0)
     if not training:
@@ -32,10 +33,22 @@ def stochastic_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = 
         positive = den > 0
         safe = torch.where(positive, den, torch.ones_like(den))
         return torch.where(positive, num / safe, torch.zeros_like(num))
-    race = torch.empty_like(x, dtype=torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype)
-    # exponential_ may return exactly 0 (u = 0); a tiny floor keeps 0 / E finite and non-NaN.
-    race.exponential_(generator=generator).clamp_min_(torch.finfo(race.dtype).tiny)
-    _, index = F.max_pool2d(x.detach().to(race.dtype) / race, k, s, return_indices=True)
+    dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    a = x.detach().to(dtype)
+    if s[0] >= k[0] and s[1] >= k[1]:
+        race = torch.empty_like(a)
+        # exponential_ may return exactly 0 (u = 0); a tiny floor keeps 0 / E finite and non-NaN.
+        race.exponential_(generator=generator).clamp_min_(torch.finfo(dtype).tiny)
+        _, index = F.max_pool2d(a / race, k, s, return_indices=True)
+    else:
+        windows = a.unfold(2, k[0], s[0]).unfold(3, k[1], s[1])  # (B, C, H_out, W_out, kh, kw) view
+        oh, ow = windows.shape[2:4]
+        race = torch.empty(windows.shape, dtype=dtype, device=x.device)
+        race.exponential_(generator=generator).clamp_min_(torch.finfo(dtype).tiny)
+        pick = (windows / race).flatten(-2).argmax(dim=-1)  # (B, C, H_out, W_out), index in the window
+        rows = torch.arange(oh, device=x.device)[:, None] * s[0] + pick // k[1]
+        cols = torch.arange(ow, device=x.device)[None, :] * s[1] + pick % k[1]
+        index = rows * x.shape[-1] + cols
     return x.flatten(2).gather(2, index.flatten(2)).view(index.shape)
 
 
@@ -44,8 +57,8 @@ class StochasticPool2d(_Pool2d):
     """Stochastic pooling: sample one activation per region with probability ``a_i / sum_j a_j``.
 
     In training the output of a region is ``a_l`` with ``l ~ Multinomial(p_1, ..., p_n)``,
-    ``p_i = a_i / sum_j a_j`` (Eq. 3-4 of the paper); in evaluation it is the probabilistic weighting
-    ``sum_i p_i a_i = sum_i a_i^2 / sum_j a_j`` (Eq. 5), 0 for a region that sums to 0. Inputs must be
+    ``p_i = a_i / sum_j a_j``; in evaluation it is the probabilistic weighting
+    ``sum_i p_i a_i = sum_i a_i^2 / sum_j a_j``, 0 for a region that sums to 0. Inputs must be
     non-negative (e.g. after a ReLU); negative inputs raise, except under ``torch.compile`` where the
     check is skipped to keep the graph whole.
 
@@ -63,13 +76,11 @@ class StochasticPool2d(_Pool2d):
 
     Reference:
         Zeiler & Fergus, "Stochastic Pooling for Regularization of Deep Convolutional Neural
-        Networks", ICLR 2013, Eq. 3-5.
+        Networks", ICLR 2013, Sec. 3 (sampling) and Sec. 3.1 (probabilistic weighting at test time).
 
     Deviations:
-        With overlapping regions (stride < kernel_size) the regions share their random draws, so the
-        samples of neighbouring regions are correlated; each region's marginal distribution is exact.
-        The article's claim that this equals average pooling in expectation is wrong: the expectation
-        is Eq. 5, used here at test time (as in Caffe).
+        None from the paper. The article's claim that this equals average pooling in expectation is wrong: the expectation
+        is the probabilistic weighting, used here at test time (as in Caffe).
     """
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None) -> None:

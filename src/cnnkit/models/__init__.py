@@ -7,26 +7,20 @@ from __future__ import annotations
 
 # Zoo modules: imported for their @register_model side effect.
 from . import airbench as airbench
-# TODO(zoo helper): alexnet.py not written yet; uncomment when it lands.
-# from . import alexnet as alexnet
+from . import alexnet as alexnet
 from . import c3d as c3d
 from . import dcgan as dcgan
 from . import dqn as dqn
-# TODO(zoo helper): googlenet.py not written yet; uncomment when it lands.
-# from . import googlenet as googlenet
+from . import googlenet as googlenet
 from . import lenet as lenet
-# TODO(zoo helper): mobilenet.py not written yet; uncomment when it lands.
-# from . import mobilenet as mobilenet
-# TODO(zoo helper): nin.py not written yet; uncomment when it lands.
-# from . import nin as nin
-# TODO(zoo helper): resnet.py not written yet; uncomment when it lands.
-# from . import resnet as resnet
+from . import mobilenet as mobilenet
+from . import nin as nin
+from . import resnet as resnet
 from . import tcn as tcn
 from . import tdnn as tdnn
 from . import textcnn as textcnn
 from . import unet as unet
-# TODO(zoo helper): vgg.py not written yet; uncomment when it lands.
-# from . import vgg as vgg
+from . import vgg as vgg
 from ._registry import MODELS as MODELS
 from ._registry import create_model as create_model
 from ._registry import list_models as list_models

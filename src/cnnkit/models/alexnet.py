@@ -46,7 +46,7 @@ class AlexNet(nn.Module):
 
     Shape:
         Input ``(B, in_channels, 227, 227)`` (``224`` for ``single_tower``); output ``(B, num_classes)``.
-        Other sizes of at least 63 pixels also run (see Deviations).
+        Other sizes of at least 67x67 also run (see Deviations).
 
     Deviations (``"krizhevsky2012"``):
         - Input 227x227, not the paper's 224x224: with an 11x11 kernel at stride 4, (224 - 11)/4 + 1 = 54.25

@@ -22,7 +22,9 @@ __all__ = ["build_model", "model_config_for_json"]
 
 
 def _as_dict(cfg: Any) -> dict[str, Any]:
-    if hasattr(cfg, "model_dump"):  # a pydantic section
+    if hasattr(cfg, "as_dict"):  # cnnkit.config's ModelConfig: {"name": ..., **kwargs} or {"spec": ...}
+        cfg = cfg.as_dict()
+    elif hasattr(cfg, "model_dump"):  # another pydantic section
         cfg = cfg.model_dump(exclude_none=True)
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"Expected the model config to be a mapping with 'name' or 'spec'. Received: {cfg!r}")
@@ -35,7 +37,8 @@ def build_model(cfg: Any, *, num_classes: int | None = None, in_channels: int | 
     Args:
         cfg: The model config (a dict or a pydantic section with ``model_dump``).
         num_classes: From the dataset; passed to a builder that accepts it when ``cfg`` does not set it.
-            For a spec, checked against the spec's output size instead.
+            For a spec, checked against the spec's output size instead (as is a ``num_classes`` key next to
+            ``spec``).
         in_channels: Likewise; for a spec, checked against the spec's input channels.
 
     Returns:
@@ -50,9 +53,16 @@ def build_model(cfg: Any, *, num_classes: int | None = None, in_channels: int | 
     if has_name == has_spec:
         raise ConfigError("Expected exactly one of 'name' (a registered model) or 'spec' (a model spec) in the model config")
     if has_spec:
-        extra = [k for k in cfg if k != "spec" and cfg[k] is not None]
+        # num_classes / in_channels may sit next to the spec (a run's saved build config adds them); like
+        # the keyword arguments, they are checked against the spec rather than passed anywhere.
+        extra = [k for k in cfg if k not in ("spec", "num_classes", "in_channels") and cfg[k] is not None]
         if extra:
-            raise ConfigError(f"A model spec takes no other model keys. Received: {', '.join(map(repr, extra))}")
+            raise ConfigError(
+                f"A model spec takes no other model keys (the spec file holds the architecture). "
+                f"Received: {', '.join(map(repr, extra))}"
+            )
+        num_classes = cfg.get("num_classes", num_classes)
+        in_channels = cfg.get("in_channels", in_channels)
         model = build_from_spec(cfg["spec"])
         if in_channels is not None and model.input_shape[0] != in_channels:
             raise ConfigError(

@@ -90,6 +90,7 @@ class C3D(nn.Module):
             nn.Linear(fc, num_classes),
         )
         self.input_shape = (in_channels, *size)
+        self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

@@ -57,6 +57,7 @@ class DQN(nn.Module):
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Sequential(nn.Linear(c * size * size, hidden), nn.ReLU(), nn.Linear(hidden, num_actions))
         self.input_shape = (in_channels, 84, 84)
+        self.num_actions = num_actions
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

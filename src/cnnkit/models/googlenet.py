@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ._common import check_positive_int, check_probability, set_input_shape
 from ._registry import register_model
 
@@ -43,7 +44,9 @@ class GoogLeNetOutputs(NamedTuple):
     aux2: Tensor
 
 
-def _conv_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> nn.Sequential:
+def _conv_relu(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0
+) -> nn.Sequential:
     # Sec. 5: "All the convolutions, including those inside the Inception modules, use rectified linear
     # activation." No batch normalisation: it did not exist yet (torchvision's googlenet adds it).
     return nn.Sequential(
@@ -71,9 +74,13 @@ class Inception(nn.Module):
         self.in_channels = in_channels
         self.out_channels = c1x1 + c3x3 + c5x5 + pool_proj
         self.branch1 = _conv_relu(in_channels, c1x1, 1)
-        self.branch2 = nn.Sequential(_conv_relu(in_channels, c3x3_reduce, 1), _conv_relu(c3x3_reduce, c3x3, 3, padding=1))
+        self.branch2 = nn.Sequential(
+            _conv_relu(in_channels, c3x3_reduce, 1), _conv_relu(c3x3_reduce, c3x3, 3, padding=1)
+        )
         # A true 5x5 as in the paper (torchvision's googlenet has a 3x3 here, a known slip).
-        self.branch3 = nn.Sequential(_conv_relu(in_channels, c5x5_reduce, 1), _conv_relu(c5x5_reduce, c5x5, 5, padding=2))
+        self.branch3 = nn.Sequential(
+            _conv_relu(in_channels, c5x5_reduce, 1), _conv_relu(c5x5_reduce, c5x5, 5, padding=2)
+        )
         self.branch4 = nn.Sequential(
             nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True), _conv_relu(in_channels, pool_proj, 1)
         )
@@ -100,6 +107,11 @@ class _AuxClassifier(nn.Module):
         self.classifier = nn.Linear(1024, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        if min(x.shape[-2:]) < 5:
+            raise ConfigError(
+                "GoogLeNet's auxiliary classifiers need maps of at least 5x5 after inception 4a/4d (an input of "
+                f"at least 79x79). Received: {tuple(x.shape[-2:])} maps. Use a larger input or aux_logits=False."
+            )
         x = self.conv(self.resize(self.pool(x))).flatten(1)
         return self.classifier(self.dropout(self.relu(self.fc(x))))
 
@@ -130,7 +142,8 @@ class GoogLeNet(nn.Module):
         dropout_aux: drop probability in the auxiliary classifiers (0.7 in the paper).
 
     Shape:
-        Input ``(B, in_channels, 224, 224)``; inputs down to about 96x96 run. Output: in eval mode, or
+        Input ``(B, in_channels, 224, 224)``; inputs down to 32x32 run in eval mode or without auxiliary
+        classifiers, down to 79x79 with them in training mode. Output: in eval mode, or
         with ``aux_logits=False``, the logits ``(B, num_classes)``; in training mode with auxiliary
         classifiers a :class:`GoogLeNetOutputs` ``(logits, aux1, aux2)``.
 
@@ -242,6 +255,10 @@ def googlenet(
     """GoogLeNet (see :class:`GoogLeNet`); 13,378,280 parameters with the auxiliary classifiers
     (the default, as trained in the paper), 6,998,552 with ``aux_logits=False``."""
     model = GoogLeNet(
-        num_classes=num_classes, in_channels=in_channels, aux_logits=aux_logits, dropout=dropout, dropout_aux=dropout_aux
+        num_classes=num_classes,
+        in_channels=in_channels,
+        aux_logits=aux_logits,
+        dropout=dropout,
+        dropout_aux=dropout_aux,
     )
     return set_input_shape(model, (in_channels, 224, 224))

@@ -141,9 +141,10 @@ class _PartialConv2d(nn.Module):
 class _EuclideanRBF(nn.Module):
     """Output layer of Euclidean radial basis units, Eq. (7): ``y_i = sum_j (x_j - w_ij)^2``.
 
-    The centres ``w_i`` are fixed (a buffer, not a parameter) codes of +-1. Returns ``-y_i``: smaller
-    distance means a larger score, so ``argmax`` predicts and softmax cross-entropy on the output equals
-    the paper's MAP criterion, Eq. (9), without its constant "rubbish class" term ``e^{-j}``.
+    The centres ``w_i`` are fixed (a buffer, not a parameter) codes of +-1. Returns ``-scale * y_i``
+    (``scale = 1 / in_features`` by default): a smaller distance gives a larger score, so ``argmax``
+    predicts, and softmax cross-entropy on the output is the paper's MAP criterion, Eq. (9), at
+    temperature ``1 / scale`` and without its constant "rubbish class" term ``e^{-j}``.
     """
 
     def __init__(self, in_features: int, num_classes: int, *, scale: float | None = None, seed: int = 0) -> None:
@@ -200,14 +201,16 @@ class LeNet5(nn.Module):
         in_channels: input channels (C1 is the only layer that depends on it).
 
     Shape:
-        Input ``(B, in_channels, 32, 32)``; output ``(B, num_classes)``: for ``"lecun1998"`` the negative
-        squared Euclidean distances to the class centres (larger is better), for ``"modern"`` logits.
+        Input ``(B, in_channels, 32, 32)``; output ``(B, num_classes)``: for ``"lecun1998"`` minus the
+        mean squared Euclidean distance to each class centre (larger is better), for ``"modern"`` logits.
 
     Deviations (``"lecun1998"``):
         - The RBF centres are a fixed, seeded random +-1 code rather than the paper's 7x12 bitmaps of the
           characters; they are a non-trainable buffer, as in the paper ("chosen by hand and kept fixed").
-        - The output is ``-y_i`` rather than the distance ``y_i``, so the usual argmax/cross-entropy apply;
-          cross-entropy on it is the paper's Eq. (9) without the rubbish-class constant ``j``.
+        - The output is ``-y_i / 84`` rather than the distance ``y_i``, so argmax and cross-entropy apply
+          directly. Cross-entropy on ``-y_i`` is exactly Eq. (9) without the rubbish-class constant ``j``;
+          the 1/84 is a softmax temperature without which SGD at usual learning rates diverges (the paper
+          used per-parameter step sizes from a diagonal Hessian estimate instead).
         - C5 is a 5x5 convolution as in the paper; it reduces to 1x1 only for 32x32 input.
 
     Example:
@@ -253,7 +256,9 @@ class LeNet5(nn.Module):
             )
         )
         self.f6 = nn.Sequential(nn.Flatten(1), nn.Linear(120, 84), act())  # (B, 84)
-        self.output: nn.Module = _EuclideanRBF(84, num_classes) if variant == "lecun1998" else nn.Linear(84, num_classes)
+        self.output: nn.Module = (
+            _EuclideanRBF(84, num_classes) if variant == "lecun1998" else nn.Linear(84, num_classes)
+        )
         if variant == "lecun1998":
             self._init_lecun()
 
@@ -295,4 +300,3 @@ def lenet5(
     """LeNet-5 (see :class:`LeNet5`); 60,000 trainable parameters for ``variant="lecun1998"``."""
     model = LeNet5(variant=variant, num_classes=num_classes, in_channels=in_channels)
     return set_input_shape(model, (in_channels, 32, 32))
-

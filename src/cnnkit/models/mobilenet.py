@@ -97,7 +97,12 @@ class MobileNetV1(nn.Module):
         c = _width(32, alpha)
         layers: OrderedDict[str, nn.Module] = OrderedDict(
             [
-                ("0", nn.Sequential(nn.Conv2d(in_channels, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU())),
+                (
+                    "0",
+                    nn.Sequential(
+                        nn.Conv2d(in_channels, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()
+                    ),
+                ),
             ]
         )  # (B, 32a, 112, 112)
         for i, (stride, out) in enumerate(MOBILENET_V1_TABLE, start=1):

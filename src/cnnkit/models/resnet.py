@@ -17,7 +17,17 @@ from ..errors import ConfigError
 from ._common import check_choice, check_positive_int, set_input_shape
 from ._registry import register_model
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "CifarResNet", "resnet18", "resnet34", "resnet50", "resnet20", "resnet56"]
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "CifarResNet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet20",
+    "resnet56",
+]
 
 
 class _PadShortcut(nn.Module):
@@ -61,7 +71,9 @@ class BasicBlock(nn.Module):
         self.downsample: nn.Module | None = None
         if stride != 1 or in_channels != out_channels:
             self.downsample = (
-                _PadShortcut(in_channels, out_channels, stride) if shortcut == "A" else _projection(in_channels, out_channels, stride)
+                _PadShortcut(in_channels, out_channels, stride)
+                if shortcut == "A"
+                else _projection(in_channels, out_channels, stride)
             )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -82,7 +94,12 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(
-        self, in_channels: int, channels: int, stride: int = 1, shortcut: Literal["A", "B"] = "B", stride_in_1x1: bool = True
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int = 1,
+        shortcut: Literal["A", "B"] = "B",
+        stride_in_1x1: bool = True,
     ) -> None:
         super().__init__()
         out_channels = channels * self.expansion
@@ -97,7 +114,9 @@ class Bottleneck(nn.Module):
         self.downsample: nn.Module | None = None
         if stride != 1 or in_channels != out_channels:
             self.downsample = (
-                _PadShortcut(in_channels, out_channels, stride) if shortcut == "A" else _projection(in_channels, out_channels, stride)
+                _PadShortcut(in_channels, out_channels, stride)
+                if shortcut == "A"
+                else _projection(in_channels, out_channels, stride)
             )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -185,7 +204,9 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(512 * block.expansion, num_classes)
         _init_resnet(self)
 
-    def _stage(self, block: type[BasicBlock] | type[Bottleneck], channels: int, n: int, stride: int, extra: dict) -> nn.Sequential:
+    def _stage(
+        self, block: type[BasicBlock] | type[Bottleneck], channels: int, n: int, stride: int, extra: dict[str, bool]
+    ) -> nn.Sequential:
         blocks = []
         for i in range(n):
             blocks.append(block(self._in, channels, stride if i == 0 else 1, "B", **extra))
@@ -254,7 +275,11 @@ class CifarResNet(nn.Module):
         stages = []
         c_in = 16
         for c, stride in ((16, 1), (32, 2), (64, 2)):
-            stages.append(nn.Sequential(*(BasicBlock(c_in if i == 0 else c, c, stride if i == 0 else 1, shortcut) for i in range(n))))
+            stages.append(
+                nn.Sequential(
+                    *(BasicBlock(c_in if i == 0 else c, c, stride if i == 0 else 1, shortcut) for i in range(n))
+                )
+            )
             c_in = c
         self.layer1, self.layer2, self.layer3 = stages  # (B, 16, 32, 32), (B, 32, 16, 16), (B, 64, 8, 8)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -277,35 +302,47 @@ class CifarResNet(nn.Module):
 _PAPER = "He, Zhang, Ren & Sun 2016, Deep residual learning for image recognition, arXiv:1512.03385"
 
 
-@register_model(paper=f"{_PAPER}, Table 1", year=2015, input_size=(3, 224, 224), num_params=11_689_512, gradcam_layer="layer4")
+@register_model(
+    paper=f"{_PAPER}, Table 1", year=2015, input_size=(3, 224, 224), num_params=11_689_512, gradcam_layer="layer4"
+)
 def resnet18(*, num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """ResNet-18 (Table 1): 11,689,512 parameters."""
     model = ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, in_channels=in_channels)
     return set_input_shape(model, (in_channels, 224, 224))
 
 
-@register_model(paper=f"{_PAPER}, Table 1", year=2015, input_size=(3, 224, 224), num_params=21_797_672, gradcam_layer="layer4")
+@register_model(
+    paper=f"{_PAPER}, Table 1", year=2015, input_size=(3, 224, 224), num_params=21_797_672, gradcam_layer="layer4"
+)
 def resnet34(*, num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """ResNet-34 (Table 1): 21,797,672 parameters."""
     model = ResNet(BasicBlock, (3, 4, 6, 3), num_classes=num_classes, in_channels=in_channels)
     return set_input_shape(model, (in_channels, 224, 224))
 
 
-@register_model(paper=f"{_PAPER}, Table 1", year=2015, input_size=(3, 224, 224), num_params=25_557_032, gradcam_layer="layer4")
+@register_model(
+    paper=f"{_PAPER}, Table 1", year=2015, input_size=(3, 224, 224), num_params=25_557_032, gradcam_layer="layer4"
+)
 def resnet50(*, num_classes: int = 1000, in_channels: int = 3, stride_in_1x1: bool = True) -> ResNet:
     """ResNet-50 (Table 1): 25,557,032 parameters (``stride_in_1x1=False``: the v1.5 form, same count)."""
-    model = ResNet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_channels=in_channels, stride_in_1x1=stride_in_1x1)
+    model = ResNet(
+        Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_channels=in_channels, stride_in_1x1=stride_in_1x1
+    )
     return set_input_shape(model, (in_channels, 224, 224))
 
 
-@register_model(paper=f"{_PAPER}, Sec. 4.2", year=2015, input_size=(3, 32, 32), num_params=269_722, gradcam_layer="layer3")
+@register_model(
+    paper=f"{_PAPER}, Sec. 4.2", year=2015, input_size=(3, 32, 32), num_params=269_722, gradcam_layer="layer3"
+)
 def resnet20(*, num_classes: int = 10, in_channels: int = 3, shortcut: Literal["A", "B"] = "A") -> CifarResNet:
     """CIFAR ResNet-20 (n = 3, Sec. 4.2): 269,722 parameters with option A shortcuts (272,474 with B)."""
     model = CifarResNet(depth=20, num_classes=num_classes, in_channels=in_channels, shortcut=shortcut)
     return set_input_shape(model, (in_channels, 32, 32))
 
 
-@register_model(paper=f"{_PAPER}, Sec. 4.2", year=2015, input_size=(3, 32, 32), num_params=853_018, gradcam_layer="layer3")
+@register_model(
+    paper=f"{_PAPER}, Sec. 4.2", year=2015, input_size=(3, 32, 32), num_params=853_018, gradcam_layer="layer3"
+)
 def resnet56(*, num_classes: int = 10, in_channels: int = 3, shortcut: Literal["A", "B"] = "A") -> CifarResNet:
     """CIFAR ResNet-56 (n = 9, Sec. 4.2): 853,018 parameters with option A shortcuts (855,770 with B)."""
     model = CifarResNet(depth=56, num_classes=num_classes, in_channels=in_channels, shortcut=shortcut)

@@ -108,7 +108,8 @@ class SpecModel(nn.Module):
     """A model built from a spec: ``features`` then ``head``.
 
     ``features`` runs everything up to and including the last top-level pooling or flatten layer (the
-    point after which only the classifier's layers remain); ``head`` is the rest. ``forward(x)`` equals
+    point after which only the classifier's layers remain); ``head`` is the rest. When convolutions or
+    blocks follow that layer (a fully convolutional net), ``features`` is everything and ``head`` is empty. ``forward(x)`` equals
     ``forward_head(forward_features(x))``.
 
     Attributes:
@@ -202,7 +203,8 @@ def build_from_spec(spec: str | Path | Mapping[str, Any]) -> SpecModel:
     """
     importlib.import_module("cnnkit.layers")  # registers the catalog (and torch layers) in LAYERS
     data = load_spec(spec)
-    x = torch.zeros(2, *data["input"])
+    # Non-negative, image-like values: some layers (stochastic pooling) reject negative inputs.
+    x = torch.rand(2, *data["input"], generator=torch.Generator().manual_seed(0))
     modules: list[nn.Module] = []
     names: list[str] = []
     with torch.no_grad():
@@ -211,6 +213,8 @@ def build_from_spec(spec: str | Path | Mapping[str, Any]) -> SpecModel:
             modules.append(module)
             names.append(name)
     split = max((i for i, n in enumerate(names) if _SPLIT_RE.search(n)), default=len(modules) - 1)
+    if any("conv" in n or n in _BLOCK_KEYS for n in names[split + 1 :]):
+        split = len(modules) - 1  # convolutions after the last pool (a fully convolutional net): no head
     features = nn.Sequential(*modules[: split + 1])
     head = nn.Sequential()
     for i in range(split + 1, len(modules)):
@@ -334,7 +338,14 @@ def _check_ndim(cls: type, x: torch.Tensor, label: str) -> None:
 
 
 def _infer_args(cls: type, kwargs: dict[str, Any], x: torch.Tensor) -> None:
-    """Fill required size arguments from ``x`` (only those without a default and not given)."""
+    """Fill required size arguments from ``x`` (only those without a default and not given).
+
+    ``in_channels``/``num_features``/``num_channels``/``channels``: dim 1. ``in_features``: the last dim.
+    ``input_size``: the spatial size for layers that also take ``in_channels`` (locally connected layers
+    hold weights per position), else the last dim (recurrent layers). ``dim``: the vector size, i.e. the
+    last dim of ``(B, N, dim)`` / ``(B, dim)`` inputs and dim 1 of ``(B, C, H, W)`` ones; never for
+    ``unflatten``, whose ``dim`` is an axis index.
+    """
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):  # builtins without a signature: nothing to infer
@@ -342,10 +353,17 @@ def _infer_args(cls: type, kwargs: dict[str, Any], x: torch.Tensor) -> None:
     for arg, p in params.items():
         if arg in kwargs or p.default is not inspect.Parameter.empty:
             continue
-        if arg in _CHANNEL_ARGS:
-            if x.ndim < 2:
-                raise ConfigError(f"cannot infer {arg!r} from input of shape {tuple(x.shape)}")
+        if arg in _CHANNEL_ARGS and x.ndim < 2:
+            raise ConfigError(f"cannot infer {arg!r} from input of shape {tuple(x.shape)}")
+        if arg == "dim":
+            if issubclass(cls, nn.Unflatten):
+                continue
+            kwargs[arg] = int(x.shape[-1] if x.ndim <= 3 else x.shape[1])
+        elif arg in _CHANNEL_ARGS:
             kwargs[arg] = int(x.shape[1])
+        elif arg == "input_size" and "in_channels" in params:
+            spatial = tuple(int(v) for v in x.shape[2:])
+            kwargs[arg] = spatial[0] if len(spatial) == 1 else spatial
         elif arg in _LAST_DIM_ARGS:
             kwargs[arg] = int(x.shape[-1])
 

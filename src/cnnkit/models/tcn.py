@@ -105,6 +105,7 @@ class TCN(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(c_in, num_classes)
         self.input_shape = (in_channels, seq_len)
+        self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(x)

@@ -70,6 +70,7 @@ class TDNN(nn.Module):
             nn.Sigmoid(),
         )
         self.input_shape = (in_channels, num_frames)
+        self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

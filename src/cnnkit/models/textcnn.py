@@ -76,6 +76,7 @@ class TextCNN(nn.Module):
         self.dropout = nn.Dropout(p)
         self.fc = nn.Linear(num_filters * len(kernel_sizes), num_classes)
         self.input_shape = (seq_len,)
+        self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         e = self.embedding(x).transpose(1, 2)  # (B, k, T): embedding dims act as channels

@@ -102,13 +102,19 @@ class UNet(nn.Module):
             self.decoder.append(_double_conv(2 * w_out, w_out, pad))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
         self.depth = depth
+        self.padding = padding
         side = _valid_input_size(depth) if padding == "valid" else 16 * 2**depth
         self.input_shape = (in_channels, side, side)  # 572 for the paper's depth 4
+        self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
-        for block in self.encoder:
+        for stage, block in enumerate(self.encoder):
             x = block(x)
+            if x.shape[-2] % 2 or x.shape[-1] % 2:
+                # Sec. 3 of the paper: every 2x2 max-pool must see an even size, or the decoder's maps no
+                # longer line up with the encoder's (torch would floor silently).
+                raise ConfigError(self._size_hint(stage, tuple(x.shape[-2:])))
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
@@ -117,6 +123,14 @@ class UNet(nn.Module):
             x = torch.cat([_center_crop(skip, x.shape[-2], x.shape[-1]), x], dim=1)  # paper: crop, then concat
             x = block(x)
         return x
+
+    def _size_hint(self, stage: int, size: tuple[int, ...]) -> str:
+        if self.padding == "valid":
+            n = 2**self.depth
+            fit = f"input sides of the form {n} b + {4 * (n - 1)} with b >= 5 (e.g. {_valid_input_size(self.depth)})"
+        else:
+            fit = f"input sides that are multiples of {2**self.depth}"
+        return f"U-Net needs an even map size before every 2x2 max-pool; got {size} before pool {stage + 1}. Use {fit}"
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(x)

@@ -143,9 +143,7 @@ def _build(name: str, num_classes: int, in_channels: int, batch_norm: bool, drop
     num_params=132_863_336,
     gradcam_layer="features.19",
 )
-def vgg11(
-    *, num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = False, dropout: float = 0.5
-) -> VGG:
+def vgg11(*, num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = False, dropout: float = 0.5) -> VGG:
     """VGG-11 (configuration A): 132,863,336 parameters; 132,868,840 with ``batch_norm=True``."""
     return _build("vgg11", num_classes, in_channels, batch_norm, dropout)
 
@@ -157,8 +155,6 @@ def vgg11(
     num_params=138_357_544,
     gradcam_layer="features.29",
 )
-def vgg16(
-    *, num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = False, dropout: float = 0.5
-) -> VGG:
+def vgg16(*, num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = False, dropout: float = 0.5) -> VGG:
     """VGG-16 (configuration D): 138,357,544 parameters; 138,365,992 with ``batch_norm=True``."""
     return _build("vgg16", num_classes, in_channels, batch_norm, dropout)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config.loader import validate_config
@@ -25,8 +24,9 @@ from ..config.schema import Config
 from ..errors import CnnkitError
 from ..runs import atomic_write_text
 from . import checkpoint as ckpt
-from .distributed import DistInfo, all_gather_tensor, all_reduce_sum, barrier
+from .distributed import DistInfo, all_reduce_sum, barrier
 from .early_stopping import EarlyStopping
+from .evaluation import epoch_batches, tta_logits
 from .ema import ModelEMA
 from .losses import AUX_WEIGHT, make_criterion
 from .metrics import MetricsLog, json_safe
@@ -36,6 +36,7 @@ from .regularizers import max_norm_, penalty_loss, penalty_params
 from .runtime import autocast_context, resolve_device, setup_runtime
 from .schedules import apply_lr, build_schedule
 from .signals import RESUMABLE_EXIT_CODE, StopFlag, handle_stop_signals
+from .trainer_state import collect_state, restore_state
 from .transfer import freeze
 
 __all__ = ["Trainer", "TrainingError", "TrainingInterrupted"]
@@ -53,51 +54,6 @@ class TrainingInterrupted(CnnkitError):
     def __init__(self, message: str, run_dir: Path | None = None) -> None:
         super().__init__(message)
         self.run_dir = run_dir
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    model = getattr(model, "_orig_mod", model)
-    return getattr(model, "module", model)
-
-
-def _batches(loader: Any, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of ``epoch`` from ``start_step`` on.
-
-    cnnkit loaders expose ``epoch_batches(epoch, start_step)``, a pure function of (seed, epoch, step), which
-    is what makes resume exact. Other iterables (a torch DataLoader) are iterated and the first
-    ``start_step`` batches skipped; they resume exactly only if their order depends on the epoch alone.
-    """
-    if hasattr(loader, "epoch_batches"):
-        yield from loader.epoch_batches(epoch, start_step=start_step)
-        return
-    sampler = getattr(loader, "sampler", None)
-    if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)
-    for i, batch in enumerate(loader):
-        if i >= start_step:
-            yield batch[0], batch[1]
-
-
-def _tta_logits(model: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
-    """Test-time augmentation: average logits over flips (``flip``) and also 1-pixel shifts (``shift``).
-
-    As in airbench: the horizontal mirror, and for ``shift`` the two diagonal 1-pixel translations (reflect
-    padding) of the image and of its mirror, weighted half as much as the unshifted pair.
-    """
-    logits = model(x)
-    if mode == "none" or x.ndim != 4:
-        return logits
-    flipped = x.flip(-1)
-    out = 0.5 * (logits + model(flipped))
-    if mode == "flip":
-        return out
-    pad = F.pad(torch.cat([x, flipped]), (1, 1, 1, 1), mode="reflect")
-    h, w = x.shape[-2:]
-    up_left = model(pad[..., :h, :w])
-    down_right = model(pad[..., 2 : 2 + h, 2 : 2 + w])
-    b = x.shape[0]
-    shifted = (up_left[:b] + up_left[b:] + down_right[:b] + down_right[b:]) / 4
-    return 0.5 * out + 0.5 * shifted
 
 
 class Trainer:
@@ -168,6 +124,13 @@ class Trainer:
         # The best-weights record: by the early-stopping monitor, else validation accuracy when there is a
         # validation set, else none.
         if es is not None:
+            known = ["train_loss", "train_accuracy", "lr"] + (["val_loss", "val_accuracy"] if val_loader is not None else [])
+            if es.monitor not in known:
+                hint = "; val_* metrics need a validation set (data.val_fraction > 0)" if es.monitor.startswith("val_") else ""
+                raise CnnkitError(
+                    f"train.early_stopping.monitor: {es.monitor!r} is not a metric of this run "
+                    f"(available: {', '.join(known)}){hint}"
+                )
             self.monitor, self.monitor_mode = es.monitor, es.mode
         elif val_loader is not None:
             self.monitor, self.monitor_mode = "val_accuracy", "max"
@@ -214,16 +177,21 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, loader: Any, *, model: nn.Module | None = None, tta: str | None = None) -> dict[str, float]:
-        """Loss and accuracy of ``model`` (default: :attr:`eval_model`) on ``loader``, summed over ranks."""
+        """Loss and accuracy of ``model`` (default: :attr:`eval_model`) on ``loader``.
+
+        Under DDP rank 0 evaluates and shares the result: evaluation loaders are not sharded, and rank 0's
+        weights (EMA included; other ranks' BatchNorm statistics drift between DDP's buffer broadcasts) are
+        the ones checkpointed and saved, so metrics stay reproducible across a resume.
+        """
         model = model if model is not None else self.eval_model
         tta = tta if tta is not None else self.cfg.train.tta
         was_training = model.training
         model.eval()
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        for x, y in _batches(loader, 0):
+        for x, y in epoch_batches(loader, 0) if self.dist.is_main else ():
             x, y = self._to_device(x, y)
             with autocast_context(self.cfg.train.precision, self.device):
-                logits = _tta_logits(model, x, tta)
+                logits = tta_logits(model, x, tta)
             logits = logits.float()
             sums[0] += self.eval_criterion(logits, y).double() * y.shape[0]
             sums[1] += (logits.argmax(1) == y).sum()
@@ -252,7 +220,7 @@ class Trainer:
         tc = self.cfg.train
         try:
             with handle_stop_signals(self.stop_flag):
-                while self.epoch < tc.epochs:
+                while self.epoch < tc.epochs and not self.stopped_early:
                     if self._train_epoch():
                         break
         finally:
@@ -285,6 +253,9 @@ class Trainer:
         self._prepared = True
         if fresh and hasattr(self.raw_model, "init_from_data"):
             self._init_from_data()
+            if self.ema is not None:  # the average starts from the data-initialized weights
+                ema_cfg = self.cfg.train.ema
+                self.ema = ModelEMA(self.raw_model, decay=ema_cfg.decay, every_steps=ema_cfg.every_steps)
         model: nn.Module = self.raw_model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -306,7 +277,7 @@ class Trainer:
     def _init_from_data(self, max_images: int = 5000) -> None:
         """Give the model's ``init_from_data`` hook (e.g. a frozen whitening conv) up to 5,000 training images."""
         chunks, n = [], 0
-        for x, _ in _batches(self.train_loader, 0):
+        for x, _ in epoch_batches(self.train_loader, 0):
             chunks.append(x.to(self.device))
             n += x.shape[0]
             if n >= max_images:
@@ -347,8 +318,11 @@ class Trainer:
         self.progress.start_epoch(self.epoch + 1, tc.epochs, spe, self.step)
         t0 = time.perf_counter()
         flags = torch.zeros(2, device=self.device)
-        batches = _batches(self.train_loader, self.epoch, self.step)
+        batches = epoch_batches(self.train_loader, self.epoch, self.step)
         stop_mid_epoch = False
+        # Under DDP a stop request must be acted on by every rank at the same step: it is all-reduced with
+        # the finite flag before each backward and honoured after that step (one step later than alone).
+        agreed_stop = False
         for x, y in batches:
             x, y = self._to_device(x, y)
             apply_lr(self.optimizer, self.schedule(self.global_step))
@@ -365,6 +339,7 @@ class Trainer:
                 all_reduce_sum(flags, self.dist)
                 bad, stop = flags.tolist()
                 if stop:
+                    agreed_stop = True
                     self.stop_flag.request()
                 if bad:
                     if tc.nan_policy == "stop":
@@ -392,7 +367,8 @@ class Trainer:
                 )
             if not check_every_step and self.step % tc.log_every == 0:
                 self._check_accumulated_finite()
-            if self.stop_flag.requested and self.step < spe:
+            stop_now = agreed_stop if self.dist.enabled else self.stop_flag.requested
+            if stop_now and self.step < spe:
                 stop_mid_epoch = True
                 break
             every = tc.checkpoint.every_steps
@@ -441,8 +417,18 @@ class Trainer:
         if not math.isfinite(self._acc[0].item()):
             self._raise_nonfinite(self._acc[0].item())
 
+    def _agree_stop(self) -> bool:
+        """Whether any rank was asked to stop (the same answer on every rank)."""
+        if self.dist.enabled:
+            flag = torch.tensor([float(self.stop_flag.requested)], device=self.device)
+            all_reduce_sum(flag, self.dist)
+            if flag.item() > 0:
+                self.stop_flag.request()
+        return self.stop_flag.requested
+
     def _end_epoch(self) -> bool:
         tc = self.cfg.train
+        stop = self._agree_stop()
         acc = self._acc.clone()
         all_reduce_sum(acc, self.dist)
         loss_sum, correct, count = acc.tolist()
@@ -500,11 +486,11 @@ class Trainer:
         self._acc.zero_()
         ck = tc.checkpoint
         last = finished or self.epoch >= tc.epochs
-        if last or (ck.every_epochs and self.epoch % ck.every_epochs == 0) or self.stop_flag.requested:
+        if last or (ck.every_epochs and self.epoch % ck.every_epochs == 0) or stop:
             self._save_checkpoint(best=improved and ck.keep_best)
         elif improved and ck.keep_best:
             self._save_checkpoint(best=True, last_k=False)
-        if self.stop_flag.requested and not last:
+        if stop and not last:
             self._interrupted()
         return finished
 
@@ -558,41 +544,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
 
     def _checkpoint_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in self.raw_model.state_dict().items()}
-        opt_t, opt_meta = ckpt.optimizer_state_to_flat(self.optimizer)
-        tensors.update(opt_t)
-        if self.ema is not None:
-            tensors.update({f"ema/{k}": v for k, v in self.ema.state_dict().items()})
-        if self.best_state is not None:
-            tensors.update({f"best/{k}": v for k, v in self.best_state.items()})
-        rng_t, rng_meta = ckpt.rng_state()
-        # Every rank's torch RNG stream and partial-epoch sums (gathered: only rank 0 writes).
-        for r, t in enumerate(all_gather_tensor(rng_t["rng/torch"].to(self.device), self.dist)):
-            tensors[f"rng/torch/{r}"] = t
-        if "rng/cuda" in rng_t:
-            for r, t in enumerate(all_gather_tensor(rng_t["rng/cuda"].to(self.device), self.dist)):
-                tensors[f"rng/cuda/{r}"] = t
-        for r, t in enumerate(all_gather_tensor(self._acc, self.dist)):
-            tensors[f"acc/{r}"] = t
-        meta = {
-            "epoch": self.epoch,
-            "step": self.step,
-            "global_step": self.global_step,
-            "steps_per_epoch": self.steps_per_epoch,
-            "world_size": self.dist.world_size,
-            "history": self.history,
-            "best": {"monitor": self.monitor, "value": self.best_value, "epoch": self.best_epoch},
-            "early_stopping": self.early.state_dict() if self.early is not None else None,
-            "ema": {"updates": self.ema.updates, "steps": self.ema._steps} if self.ema is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "optimizer": opt_meta,
-            "rng": rng_meta,
-            "train_seconds": self.train_seconds,
-            "epoch_seconds": self._epoch_seconds,
-            "skipped_steps": self.skipped_steps,
-            "stopped_early": self.stopped_early,
-        }
-        return tensors, meta
+        return collect_state(self)
 
     def _save_checkpoint(self, *, best: bool = False, last_k: bool = True) -> None:
         if self.run_dir is None:
@@ -625,50 +577,7 @@ class Trainer:
         return str(state.path)
 
     def _load_state(self, state: ckpt.Checkpoint) -> None:
-        t, meta = state.tensors, state.meta
-        if meta.get("world_size", 1) != self.dist.world_size:
-            raise CnnkitError(
-                f"checkpoint {state.path} was written by {meta.get('world_size')} processes; "
-                f"resume with the same number (now {self.dist.world_size})"
-            )
-        if meta.get("steps_per_epoch") != self.steps_per_epoch:
-            raise CnnkitError(
-                f"checkpoint {state.path} has {meta.get('steps_per_epoch')} steps per epoch, this run "
-                f"{self.steps_per_epoch}: the data or batch size changed, so the run cannot resume exactly"
-            )
-
-        def part(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix) :]: v.to(self.device) for k, v in t.items() if k.startswith(prefix)}
-
-        try:
-            self.raw_model.load_state_dict(part("model/"))
-        except RuntimeError as exc:
-            raise CnnkitError(f"checkpoint {state.path} does not fit this model ({str(exc).splitlines()[0]})") from None
-        ckpt.optimizer_state_from_flat(self.optimizer, {k: v.to(self.device) for k, v in t.items() if k.startswith("optim/")}, meta["optimizer"])
-        if self.ema is not None and meta.get("ema"):
-            self.ema.load_state_dict(part("ema/"), updates=meta["ema"]["updates"], steps=meta["ema"]["steps"])
-        best = part("best/")
-        self.best_state = best or None
-        if self.early is not None and meta.get("early_stopping"):
-            self.early.load_state_dict(meta["early_stopping"])
-        if self.scaler is not None and meta.get("scaler"):
-            self.scaler.load_state_dict(meta["scaler"])
-        r = self.dist.rank
-        ckpt.set_rng_state(
-            {"rng/torch": t[f"rng/torch/{r}"], **({"rng/cuda": t[f"rng/cuda/{r}"]} if f"rng/cuda/{r}" in t else {})},
-            meta["rng"],
-        )
-        self._acc = t[f"acc/{r}"].to(self.device, torch.float64).clone()
-        self.epoch, self.step, self.global_step = meta["epoch"], meta["step"], meta["global_step"]
-        self.history = list(meta["history"])
-        self.best_value, self.best_epoch = meta["best"]["value"], meta["best"]["epoch"]
-        self.train_seconds = meta["train_seconds"]
-        self._epoch_seconds = meta.get("epoch_seconds", 0.0)
-        self.skipped_steps = meta.get("skipped_steps", 0)
-        self.stopped_early = meta.get("stopped_early", False)
-        if self.metrics_log is not None and self.dist.is_main:
-            self.metrics_log.rewrite(self.history)  # drop rows written after this checkpoint
-        barrier(self.dist)
+        restore_state(self, state)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.run_dir is not None and self.dist.is_main:
