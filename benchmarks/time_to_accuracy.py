@@ -135,10 +135,11 @@ def run_baseline(seed: int, root: str, epochs: int = 14) -> None:
 
 
 def run_standalone(seed: int, root: str, config: str) -> None:
-    """The recipe of ``config`` as a plain loop: only the model comes from cnnkit.
+    """The recipe of ``config`` as a plain loop, without the engine's Trainer and loaders.
 
-    Supports what the fast recipe uses: sgd (Nesterov) with the optimizer's param groups, linear/onecycle
-    schedule, label smoothing, bf16 + channels_last, hflip + translate/crop_padding, EMA, flip TTA.
+    The model, parameter groups, schedule function, EMA and batch augmentations come from cnnkit; data,
+    loop and evaluation are written out here. Supports what the recipes use: Nesterov SGD, any schedule,
+    label smoothing, bf16 + channels_last, hflip + translate/crop_padding, EMA, flip TTA.
     """
     import torch
     import torch.nn.functional as F
@@ -146,6 +147,7 @@ def run_standalone(seed: int, root: str, config: str) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import cnnkit.models.airbench  # noqa: F401  (registers the airbench models)
     from cnnkit.config import load_config
+    from cnnkit.data.augment import random_flip, random_translate
     from cnnkit.models import build_model
     from cnnkit.train.ema import ModelEMA
     from cnnkit.train.optim import build_optimizer
@@ -176,6 +178,7 @@ def run_standalone(seed: int, root: str, config: str) -> None:
     schedule = build_schedule(cfg.schedule, lr=cfg.optim.lr, total_steps=total, steps_per_epoch=spe)
     aug = cfg.data.augment
     shift = aug.translate or aug.crop_padding
+    gen = torch.Generator().manual_seed(seed)
     step = 0
     for _ in range(cfg.train.epochs):
         perm = torch.randperm(len(xtr))
@@ -183,10 +186,9 @@ def run_standalone(seed: int, root: str, config: str) -> None:
             idx = perm[i * bs : (i + 1) * bs]
             x = xtr[idx].float()
             if shift:
-                dy, dx = torch.randint(-shift, shift + 1, (2,)).tolist()  # one shift per batch: cheap
-                x = torch.roll(F.pad(x, (shift,) * 4), (dy, dx), (2, 3))[..., shift:-shift, shift:-shift]
+                x = random_translate(x, shift, gen)  # zero fill = black background, before normalization
             if aug.hflip:
-                x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x.flip(-1), x)
+                x = random_flip(x, -1, gen)
             apply_lr(opt, schedule(step))
             with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
                 loss = F.cross_entropy(model(prep(x)), ytr[idx], label_smoothing=cfg.train.label_smoothing)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._plotting import save_figure
 from .metrics import _np, softmax
 
 __all__ = ["reliability_bins", "expected_calibration_error", "fit_temperature", "plot_reliability"]
@@ -129,10 +130,7 @@ def plot_reliability(bins: dict[str, Any], path: str | Path, *, title: str = "Re
         ax.set_ylabel("accuracy")
         ax.set_title(title + (f" (ECE {ece:.3f})" if ece is not None else ""))
         ax.legend(loc="upper left")
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        path = save_figure(fig, path)
     finally:
         plt.close(fig)
     return Path(path)

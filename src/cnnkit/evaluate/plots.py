@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._plotting import save_figure
+
 __all__ = ["confusion_matrix_text", "plot_confusion_matrix", "plot_image_grid", "to_display"]
 
 
@@ -55,10 +57,7 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | Pa
                 for j in range(k):
                     ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
                             color="white" if frac[i, j] > 0.5 else "black")
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        path = save_figure(fig, path)
     finally:
         plt.close(fig)
     return path
@@ -96,10 +95,7 @@ def plot_image_grid(images: list[torch.Tensor], titles: list[str], path: str | P
             axes[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
         if suptitle:
             fig.suptitle(suptitle)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        path = save_figure(fig, path)
     finally:
         plt.close(fig)
     return path

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._plotting import save_figure
 from ..errors import CnnkitError
 from .attribution import no_leftover_hooks, resolve_layer
 
@@ -100,10 +101,7 @@ def plot_filters(model: nn.Module, path: str | Path, *, max_filters: int = 64) -
             ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
         fig.suptitle(f"{name}: {conv.out_channels} filters {tuple(conv.kernel_size)}"
                      + (f" (first {max_filters})" if conv.out_channels > max_filters else ""))
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        path = save_figure(fig, path)
     finally:
         plt.close(fig)
     return path
@@ -122,10 +120,7 @@ def plot_feature_maps(maps: torch.Tensor, path: str | Path, *, title: str = "", 
             ax.imshow(m.numpy(), cmap="viridis", interpolation="nearest")
         if title:
             fig.suptitle(title, fontsize=9)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        path = save_figure(fig, path)
     finally:
         plt.close(fig)
     return path

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._plotting import save_figure
 from ..evaluate.plots import to_display
 
 __all__ = ["plot_overlay"]
@@ -42,10 +43,7 @@ def plot_overlay(x: torch.Tensor, attribution: torch.Tensor, path: str | Path, *
         for ax in axes:
             ax.axis("off")
         fig.suptitle(title, fontsize=10)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        path = save_figure(fig, path)
     finally:
         plt.close(fig)
     return path

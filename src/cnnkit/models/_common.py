@@ -10,11 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
+import torch
 from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["check_choice", "check_positive_int", "check_probability", "count_params", "set_input_shape"]
+__all__ = [
+    "FeatureHeadModel",
+    "check_choice",
+    "check_positive_int",
+    "check_probability",
+    "count_params",
+    "set_input_shape",
+]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -55,3 +63,23 @@ def set_input_shape(model: M, shape: tuple[int, ...]) -> M:
 def count_params(model: nn.Module, *, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters; buffers such as fixed RBF centres are not counted."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+class FeatureHeadModel(nn.Module):
+    """Base for models split into ``features`` and ``head`` (timm's ``forward_features``/``forward_head``).
+
+    ``forward(x) == forward_head(forward_features(x))`` holds by construction; subclasses assign
+    ``self.features`` and ``self.head`` and override a method only where the split is not that plain.
+    """
+
+    features: nn.Module
+    head: nn.Module
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import check_positive_int, set_input_shape
+from ._common import FeatureHeadModel, check_positive_int, set_input_shape
 from ._registry import register_model
 
 __all__ = ["AirbenchNet", "ConvGroup", "FrozenScaleBatchNorm2d", "airbench_fmnist"]
@@ -124,7 +124,7 @@ class ConvGroup(nn.Module):
         return self.act(self.norm2(self.conv2(x)))
 
 
-class AirbenchNet(nn.Module):
+class AirbenchNet(FeatureHeadModel):
     """The airbench94 network (Jordan 2024), for any channel count and a square input.
 
     Args:
@@ -248,9 +248,6 @@ class AirbenchNet(nn.Module):
 
     def forward_head(self, x: Tensor) -> Tensor:
         return self.head(self.pool(x).flatten(1)) * self.scaling_factor
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 _PAPER = "Jordan 2024, arXiv:2404.00498 (airbench)"

@@ -14,13 +14,19 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from ._common import check_choice, check_positive_int, check_probability, set_input_shape
+from ._common import (
+    FeatureHeadModel,
+    check_choice,
+    check_positive_int,
+    check_probability,
+    set_input_shape,
+)
 from ._registry import register_model
 
 __all__ = ["AlexNet", "alexnet"]
 
 
-class AlexNet(nn.Module):
+class AlexNet(FeatureHeadModel):
     """AlexNet.
 
     ``variant="krizhevsky2012"`` (Figure 2; the two GPUs' halves are ``groups=2`` convolutions)::
@@ -163,9 +169,6 @@ class AlexNet(nn.Module):
     def forward_head(self, x: Tensor) -> Tensor:
         """``(B, 256, h, w) -> (B, num_classes)``."""
         return self.classifier(self.avgpool(x).flatten(1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

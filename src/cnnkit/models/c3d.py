@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._common import FeatureHeadModel
 from ._registry import register_model
 
 __all__ = ["C3D", "c3d"]
@@ -18,7 +19,7 @@ _VARIANTS: dict[str, tuple[tuple[int, ...], int, tuple[int, int, int]]] = {
 }
 
 
-class C3D(nn.Module):
+class C3D(FeatureHeadModel):
     """C3D, Fig. 3: 8 convolutions (3x3x3, stride 1, padding 1), 5 max-pools, 2 fc layers, softmax.
 
     pool1 is 1x2x2 so that temporal information is not merged too early; pool2-5 are 2x2x2, stride 2.
@@ -91,15 +92,6 @@ class C3D(nn.Module):
         )
         self.input_shape = (in_channels, *size)
         self.num_classes = num_classes
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

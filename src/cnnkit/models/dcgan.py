@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._common import FeatureHeadModel
 from ._registry import register_model
 
 __all__ = ["DCGANGenerator", "dcgan_generator"]
@@ -21,7 +21,7 @@ def _up(c_in: int, c_out: int, upsample: str, bias: bool) -> nn.Module:
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias))
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(FeatureHeadModel):
     """The DCGAN generator of Fig. 1: project z to 4x4x(8 ngf), then four 2x up-sampling steps to 64x64.
 
     Guidelines from Sec. 3 of the paper: no pooling or fully connected hidden layers, batch norm after
@@ -72,15 +72,6 @@ class DCGANGenerator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(_up(widths[-1], out_channels, upsample, bias=False), nn.Tanh())  # 32 -> 64
         self.input_shape = (latent_dim, 1, 1)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._common import FeatureHeadModel
 from ._registry import register_model
 
 __all__ = ["DQN", "dqn"]
@@ -17,7 +17,7 @@ _VARIANTS: dict[str, tuple[list[tuple[int, int, int]], int]] = {
 }
 
 
-class DQN(nn.Module):
+class DQN(FeatureHeadModel):
     """The Atari Q-network: 84x84x4 -> 32@8x8/4 -> 64@4x4/2 -> 64@3x3/1 -> 512 -> one output per action.
 
     Args:
@@ -58,15 +58,6 @@ class DQN(nn.Module):
         self.head = nn.Sequential(nn.Linear(c * size * size, hidden), nn.ReLU(), nn.Linear(hidden, num_actions))
         self.input_shape = (in_channels, 84, 84)
         self.num_actions = num_actions
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

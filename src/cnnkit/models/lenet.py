@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._common import check_choice, check_positive_int, set_input_shape
+from ._common import FeatureHeadModel, check_choice, check_positive_int, set_input_shape
 from ._registry import register_model
 
 __all__ = ["LeNet5", "lenet5", "C3_CONNECTIONS"]
@@ -177,7 +177,7 @@ class _EuclideanRBF(nn.Module):
         )
 
 
-class LeNet5(nn.Module):
+class LeNet5(FeatureHeadModel):
     """LeNet-5, Section II.B of LeCun et al. (1998).
 
     ``variant="lecun1998"`` (32x32 input)::
@@ -279,9 +279,6 @@ class LeNet5(nn.Module):
     def forward_head(self, x: Tensor) -> Tensor:
         """F6 and the output layer: ``(B, 120, 1, 1) -> (B, num_classes)``."""
         return self.output(self.f6(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

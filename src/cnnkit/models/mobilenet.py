@@ -12,7 +12,7 @@ from collections import OrderedDict
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import check_positive_int, set_input_shape
+from ._common import FeatureHeadModel, check_positive_int, set_input_shape
 from ._registry import register_model
 
 __all__ = ["MobileNetV1", "mobilenet_v1", "MOBILENET_V1_TABLE"]
@@ -53,7 +53,7 @@ def _width(channels: int, alpha: float) -> int:
     return max(1, int(channels * alpha))
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(FeatureHeadModel):
     """MobileNet v1, Table 1 of Howard et al.
 
     ::
@@ -128,9 +128,6 @@ class MobileNetV1(nn.Module):
     def forward_head(self, x: Tensor) -> Tensor:
         """``(B, 1024a, h, w) -> (B, num_classes)``."""
         return self.fc(self.avgpool(x).flatten(1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

@@ -11,7 +11,12 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
-from ._common import check_positive_int, check_probability, set_input_shape
+from ._common import (
+    FeatureHeadModel,
+    check_positive_int,
+    check_probability,
+    set_input_shape,
+)
 from ._registry import register_model
 
 __all__ = ["NiN", "nin"]
@@ -33,7 +38,7 @@ def _mlpconv(in_channels: int, widths: tuple[int, int, int], kernel_size: int, p
     )
 
 
-class NiN(nn.Module):
+class NiN(FeatureHeadModel):
     """Network in Network for CIFAR-10: three mlpconv layers and a global-average-pooling head.
 
     ::
@@ -103,9 +108,6 @@ class NiN(nn.Module):
     def forward_head(self, x: Tensor) -> Tensor:
         """Global average pooling: ``(B, K, h, w) -> (B, K)``."""
         return self.global_pool(x).flatten(1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import check_choice, check_positive_int, set_input_shape
+from ._common import FeatureHeadModel, check_choice, check_positive_int, set_input_shape
 from ._registry import register_model
 
 __all__ = [
@@ -137,7 +137,7 @@ def _init_resnet(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class ResNet(nn.Module):
+class ResNet(FeatureHeadModel):
     """ImageNet ResNet, Table 1 of He et al. (2016).
 
     ::
@@ -222,11 +222,8 @@ class ResNet(nn.Module):
         """Global average pooling and the final layer: ``(B, 512e, h, w) -> (B, num_classes)``."""
         return self.fc(self.avgpool(x).flatten(1))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
-
-class CifarResNet(nn.Module):
+class CifarResNet(FeatureHeadModel):
     """The 6n+2-layer CIFAR-10 ResNet of Sec. 4.2 of He et al. (2016).
 
     ::
@@ -294,9 +291,6 @@ class CifarResNet(nn.Module):
     def forward_head(self, x: Tensor) -> Tensor:
         """``(B, 64, h, w) -> (B, num_classes)``."""
         return self.fc(self.avgpool(x).flatten(1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 _PAPER = "He, Zhang, Ren & Sun 2016, Deep residual learning for image recognition, arXiv:1512.03385"

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
 from ..errors import ConfigError
+from ._common import FeatureHeadModel
 from ._registry import register_model
 
 __all__ = ["TCN", "TemporalBlock", "tcn"]
@@ -49,7 +50,7 @@ class TemporalBlock(nn.Module):
         return self.relu(self.net(x) + self.downsample(x))
 
 
-class TCN(nn.Module):
+class TCN(FeatureHeadModel):
     """A stack of :class:`TemporalBlock` with dilations 1, 2, 4, ..., then a linear layer on the last step.
 
     The receptive field is ``1 + 2 (k - 1)(2^L - 1)`` steps for ``L`` levels (two convolutions per block):
@@ -112,9 +113,6 @@ class TCN(nn.Module):
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x[:, :, -1])  # the last step has seen the whole (causal) sequence
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

@@ -6,12 +6,13 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._common import FeatureHeadModel
 from ._registry import register_model
 
 __all__ = ["TDNN", "tdnn"]
 
 
-class TDNN(nn.Module):
+class TDNN(FeatureHeadModel):
     """The phoneme TDNN of Waibel et al. (1989), Fig. 2: two time-delay layers, then a sum over time.
 
     Each hidden unit sees a window of consecutive frames (the "delays"), with the same weights at every
@@ -72,14 +73,8 @@ class TDNN(nn.Module):
         self.input_shape = (in_channels, num_frames)
         self.num_classes = num_classes
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return x.sum(dim=-1)  # integrate each row over time
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

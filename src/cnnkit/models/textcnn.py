@@ -6,12 +6,13 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._common import FeatureHeadModel
 from ._registry import register_model
 
 __all__ = ["TextCNN", "textcnn"]
 
 
-class TextCNN(nn.Module):
+class TextCNN(FeatureHeadModel):
     """Kim (2014), Sec. 2 and 3.1: embedding, 1-D convolutions of several widths, max over time, dropout.
 
     Each filter of width h slides over windows of h consecutive word vectors (a 1-D convolution whose
@@ -84,9 +85,6 @@ class TextCNN(nn.Module):
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._common import FeatureHeadModel
 from ._registry import register_model
 
 __all__ = ["UNet", "unet"]
@@ -33,7 +34,7 @@ def _center_crop(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return x[..., dh : dh + h, dw : dw + w]
 
 
-class UNet(nn.Module):
+class UNet(FeatureHeadModel):
     """U-Net, Fig. 1: ``depth`` down steps (two 3x3 convs + 2x2 max-pool, channels doubling) and as many
     up steps (2x up-sampling halving the channels, concatenation with the cropped encoder map, two 3x3
     convs), then a 1x1 convolution to ``num_classes`` maps.
@@ -131,12 +132,6 @@ class UNet(nn.Module):
         else:
             fit = f"input sides that are multiples of {2**self.depth}"
         return f"U-Net needs an even map size before every 2x2 max-pool; got {size} before pool {stage + 1}. Use {fit}"
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def _valid_input_size(depth: int, bottom: int = 32) -> int:

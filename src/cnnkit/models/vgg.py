@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import check_positive_int, check_probability, set_input_shape
+from ._common import (
+    FeatureHeadModel,
+    check_positive_int,
+    check_probability,
+    set_input_shape,
+)
 from ._registry import register_model
 
 __all__ = ["VGG", "vgg11", "vgg16", "VGG_CONFIGS"]
@@ -43,7 +48,7 @@ def _make_features(cfg: Sequence[int | str], in_channels: int, batch_norm: bool)
     return nn.Sequential(*layers)
 
 
-class VGG(nn.Module):
+class VGG(FeatureHeadModel):
     """VGG: a stack of 3x3 convolutions and 2x2 max-pools, then three fully connected layers.
 
     For a 224x224 input the five pools give ``(B, 512, 7, 7)``; the classifier is
@@ -124,9 +129,6 @@ class VGG(nn.Module):
     def forward_head(self, x: Tensor) -> Tensor:
         """``(B, 512, h, w) -> (B, num_classes)``."""
         return self.classifier(self.avgpool(x).flatten(1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def _build(name: str, num_classes: int, in_channels: int, batch_norm: bool, dropout: float) -> VGG:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._plotting import save_figure
+
 __all__ = ["plot_learning_curves"]
 
 
@@ -29,9 +31,6 @@ def plot_learning_curves(rows: list[dict[str, Any]], path: str | Path) -> Path |
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    path = save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
