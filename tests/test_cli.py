@@ -134,3 +134,10 @@ def test_evaluate_predict_export(trained_run: Path, tmp_path: Path) -> None:
     proc = run_cli("export", str(trained_run), "--out", str(tmp_path / "m.onnx"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "m.onnx").is_file() and "onnxruntime matches" in proc.stdout
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--set", "data.name=npz", "--set", f"data.root={tmp_path / 'missing.npz'}", "--out", str(out)]) == 2
+    assert "missing.npz" in capsys.readouterr().err
+    assert not out.exists()

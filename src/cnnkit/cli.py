@@ -94,12 +94,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_cv(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .evaluate import cross_validate
+    from .evaluate import cross_validate, format_cv
 
     cfg = load_config(args.config, args.overrides)
-    result = cross_validate(cfg, folds=args.folds, stratified=args.stratified, out=args.out, overwrite=args.overwrite)
+    result = cross_validate(
+        cfg, folds=args.folds, stratified=args.stratified, out=args.out, overwrite=args.overwrite, quiet=args.json
+    )
     if args.json:
         _print_json(result)
+    else:
+        print(format_cv(result))
+        print(f"summary: {Path(result['out']) / 'cv_summary.json'}")
     return 0
 
 

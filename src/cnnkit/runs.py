@@ -30,6 +30,7 @@ __all__ = [
     "LoadedModel",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_run_dir",
     "make_run_dir",
     "environment_info",
     "save_model",
@@ -86,6 +87,22 @@ def read_json(path: str | Path, *, what: str = "file") -> Any:
         raise CnnkitError(f"{what} {p} is not valid JSON ({exc}); the file is corrupt") from None
 
 
+def check_run_dir(path: str | Path | None, *, overwrite: bool = False) -> None:
+    """Raise unless ``path`` may become a run folder: absent, empty, or ``overwrite`` given.
+
+    Called before any slow work, so that a clash is reported at once rather than after loading data.
+    """
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CnnkitError(f"run folder {path} exists and is not a folder; choose another --out")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise CnnkitError(
+            f"run folder {path} already exists; pass --overwrite to replace it, or --resume {path} to continue it"
+        )
+
+
 def make_run_dir(name: str, *, out: str | Path | None = None, overwrite: bool = False, root: str | Path = "runs") -> Path:
     """Create the run folder: ``out`` if given, else ``runs/<name>-<timestamp>``.
 
@@ -100,13 +117,8 @@ def make_run_dir(name: str, *, out: str | Path | None = None, overwrite: bool = 
             path = Path(root) / f"{name}-{stamp}-{n}"
     else:
         path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise CnnkitError(f"run folder {path} exists and is not a folder; choose another --out")
+    check_run_dir(path, overwrite=overwrite)
     if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise CnnkitError(
-                f"run folder {path} already exists; pass --overwrite to replace it, or --resume {path} to continue it"
-            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "plots").mkdir(exist_ok=True)

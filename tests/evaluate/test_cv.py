@@ -98,3 +98,23 @@ def test_real_training_two_folds(tmp_path: Path) -> None:
     assert "test_accuracy" in res["mean"] and "test_accuracy" in res["std"]
     accs = [f["metrics"]["test_accuracy"] for f in res["per_fold"]]
     assert res["mean"]["test_accuracy"] == pytest.approx(np.mean(accs))
+
+
+def test_format_cv_prints_each_fold_and_mean_std() -> None:
+    from cnnkit.evaluate import format_cv
+
+    result = {
+        "folds": 2,
+        "stratified": True,
+        "out": "runs/x",
+        "per_fold": [
+            {"fold": 0, "metrics": {"final_val_accuracy": 0.9, "test_accuracy": 0.8, "test_loss": 0.5}},
+            {"fold": 1, "metrics": {"final_val_accuracy": 0.7, "test_accuracy": 0.6, "test_loss": 0.7}},
+        ],
+        "mean": {"final_val_accuracy": 0.8, "test_accuracy": 0.7, "test_loss": 0.6},
+        "std": {"final_val_accuracy": 0.1414, "test_accuracy": 0.1414, "test_loss": 0.1414},
+    }
+    text = format_cv(result)
+    assert "2-fold stratified cross-validation" in text
+    assert "0.9000" in text and "0.6000" in text
+    assert "0.7000 ± 0.1414" in text

@@ -10,6 +10,7 @@ deviation (sample std, ``ddof=1``, the usual estimate from K folds).
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import math
 import shutil
@@ -105,3 +106,28 @@ def cross_validate(
                   "per_fold": per_fold, **stats}
         (out / "cv_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
+
+
+_CV_COLUMNS = (("final_val_accuracy", "val accuracy"), ("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
+
+
+def format_cv(result: dict[str, Any]) -> str:
+    """Per-fold and mean ± std metrics of :func:`cross_validate` as a table (text)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    kind = "stratified " if result.get("stratified") else ""
+    table = Table(title=f"{result['folds']}-fold {kind}cross-validation ({result['out']})")
+    table.add_column("fold")
+    for _, label in _CV_COLUMNS:
+        table.add_column(label, justify="right")
+    for fold in result["per_fold"]:
+        m = fold["metrics"]
+        table.add_row(str(fold["fold"]), *(f"{m[k]:.4f}" if k in m else "-" for k, _ in _CV_COLUMNS))
+    mean, std = result.get("mean", {}), result.get("std", {})
+    table.add_row(
+        "mean ± std", *(f"{mean[k]:.4f} ± {std[k]:.4f}" if k in mean else "-" for k, _ in _CV_COLUMNS), style="bold"
+    )
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(table)
+    return console.export_text()

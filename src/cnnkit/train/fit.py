@@ -19,7 +19,7 @@ import torch
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
 from ..errors import CnnkitError
-from ..runs import atomic_write_text, environment_info, make_run_dir
+from ..runs import atomic_write_text, check_run_dir, environment_info, make_run_dir
 from .distributed import DistInfo, barrier, broadcast_str, init_distributed, shutdown_distributed
 from .progress import Progress
 from .runtime import resolve_device, setup_runtime
@@ -145,6 +145,10 @@ def fit(
         setup_runtime(threads=tc.threads, deterministic=tc.deterministic, device=device)
         progress = Progress(enabled=dist.is_main and not quiet)
         if run_dir is None:
+            check_run_dir(out, overwrite=overwrite)
+        # Model and data first: a bad config or data file must not leave a half-made run folder behind.
+        model, bundle, build = _build_model_and_data(cfg, device, dist)
+        if run_dir is None:
             name = None
             if dist.is_main:
                 name = str(make_run_dir(cfg.name or "default", out=out, overwrite=overwrite))
@@ -155,7 +159,6 @@ def fit(
             env = environment_info(device)
             env["world_size"] = dist.world_size
             atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
-        model, bundle, build = _build_model_and_data(cfg, device, dist)
         if init_from is not None and resume is None:
             report = load_matching_weights(model, init_from)
             progress.message(format_init_report(report, init_from))
