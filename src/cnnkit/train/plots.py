@@ -18,6 +18,7 @@ def plot_learning_curves(rows: list[dict[str, Any]], path: str | Path) -> Path |
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -28,9 +29,11 @@ def plot_learning_curves(rows: list[dict[str, Any]], path: str | Path) -> Path |
             if any(y is not None for y in ys):
                 ax.plot(epochs, [float("nan") if y is None else y for y in ys], style, label=split, markersize=3)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
         ax.legend()
-    path = save_figure(fig, path, dpi=100)
-    plt.close(fig)
-    return path
+    try:
+        return save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
