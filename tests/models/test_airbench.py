@@ -11,10 +11,15 @@ import torch.nn.functional as F
 import cnnkit.models.airbench  # noqa: F401  (registers airbench_fmnist; models/__init__ may not import it yet)
 from cnnkit.errors import ConfigError
 from cnnkit.models._registry import create_model, model_info
-from cnnkit.models.airbench import AirbenchNet, ConvGroup, FrozenScaleBatchNorm2d, airbench_fmnist
+from cnnkit.models.airbench import (
+    AirbenchNet,
+    ConvGroup,
+    FrozenScaleBatchNorm2d,
+    airbench_fmnist,
+)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-FAST_STEM = dict(widths=(32, 64, 128), whiten_kernel_size=4, whiten_stride=2, whiten_padding=1)
+FAST_STEM = {"widths": (32, 64, 128), "whiten_kernel_size": 4, "whiten_stride": 2, "whiten_padding": 1}
 
 
 def _hand_count(widths: tuple[int, int, int], c: int = 1, k: int = 2, classes: int = 10) -> int:
@@ -40,7 +45,7 @@ def test_registered_with_metadata() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, FAST_STEM, dict(widths=(8, 16, 16), in_channels=3, num_classes=7, image_size=32)],
+    [{}, FAST_STEM, {"widths": (8, 16, 16), "in_channels": 3, "num_classes": 7, "image_size": 32}],
 )
 def test_parameter_count_matches_hand_count(kwargs: dict) -> None:
     model = AirbenchNet(**kwargs)
@@ -57,7 +62,7 @@ def test_parameter_count_matches_hand_count(kwargs: dict) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "feature_hw"),
-    [({}, 3), (FAST_STEM, 1), (dict(widths=(8, 16, 16), in_channels=3, image_size=32), 3)],
+    [({}, 3), (FAST_STEM, 1), ({"widths": (8, 16, 16), "in_channels": 3, "image_size": 32}, 3)],
 )
 def test_shapes_and_head(kwargs: dict, feature_hw: int) -> None:
     torch.manual_seed(0)
@@ -119,7 +124,7 @@ def test_frozen_parameters_and_gradients() -> None:
         if p.requires_grad:
             assert p.grad is not None and p.grad.abs().sum() > 0, name
         else:
-            assert name == "whiten.weight" or name.endswith("norm1.weight") or name.endswith("norm2.weight"), name
+            assert name == "whiten.weight" or name.endswith(("norm1.weight", "norm2.weight")), name
     opt.step()
     torch.testing.assert_close(model.whiten.weight, frozen_whiten)
     for m in model.modules():
@@ -156,13 +161,13 @@ def test_eval_is_deterministic_and_train_updates_bn_stats() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(widths=(64, 128)), "Expected widths to be three positive integers"),
-        (dict(widths=(64, 0, 128)), "Expected widths to be three positive integers"),
-        (dict(num_classes=0), "Expected num_classes to be an integer >= 1"),
-        (dict(whiten_stride=0), "Expected whiten_stride to be an integer >= 1"),
-        (dict(whiten_padding=-1), "Expected whiten_padding to be an integer >= 0"),
-        (dict(image_size=8), "Expected the whitening conv to leave >= 8 pixels"),
-        (dict(scaling_factor=0.0), "Expected scaling_factor > 0"),
+        ({"widths": (64, 128)}, "Expected widths to be three positive integers"),
+        ({"widths": (64, 0, 128)}, "Expected widths to be three positive integers"),
+        ({"num_classes": 0}, "Expected num_classes to be an integer >= 1"),
+        ({"whiten_stride": 0}, "Expected whiten_stride to be an integer >= 1"),
+        ({"whiten_padding": -1}, "Expected whiten_padding to be an integer >= 0"),
+        ({"image_size": 8}, "Expected the whitening conv to leave >= 8 pixels"),
+        ({"scaling_factor": 0.0}, "Expected scaling_factor > 0"),
     ],
 )
 def test_argument_validation(kwargs: dict, match: str) -> None:

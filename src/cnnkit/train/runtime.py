@@ -63,7 +63,8 @@ def setup_runtime(*, threads: int | None, deterministic: bool, device: torch.dev
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
     else:
-        torch.use_deterministic_algorithms(False)
+        if torch.are_deterministic_algorithms_enabled():  # the setter imports dynamo (~1.4 s): only when needed
+            torch.use_deterministic_algorithms(False)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = True
