@@ -43,6 +43,7 @@ from torch import nn
 
 from ..errors import ConfigError, UnknownNameError, did_you_mean
 from ..layers._registry import LAYERS
+from ._common import FeatureHeadModel
 
 __all__ = ["SpecModel", "Residual", "Parallel", "load_spec", "build_from_spec"]
 
@@ -104,7 +105,7 @@ class Parallel(nn.Module):
         return f"merge={self.merge!r}"
 
 
-class SpecModel(nn.Module):
+class SpecModel(FeatureHeadModel):
     """A model built from a spec: ``features`` then ``head``.
 
     ``features`` runs everything up to and including the last top-level pooling or flatten layer (the
@@ -133,15 +134,6 @@ class SpecModel(nn.Module):
         self.input_shape = input_shape
         self.output_shape = output_shape
         self.spec = spec
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def extra_repr(self) -> str:
         return f"input_shape={self.input_shape}, output_shape={self.output_shape}"
