@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (compiling is slow)")
     args = p.parse_args(argv)
 
-    from cnnkit.train.runtime import physical_cores
+    from cnnkit.runtime import physical_cores
 
     torch.set_num_threads(args.threads or physical_cores())
     available = _models()

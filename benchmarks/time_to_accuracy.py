@@ -152,7 +152,7 @@ def run_standalone(seed: int, root: str, config: str) -> None:
     from cnnkit.models import build_model
     from cnnkit.train.ema import ModelEMA
     from cnnkit.train.optim import build_optimizer
-    from cnnkit.train.runtime import physical_cores
+    from cnnkit.runtime import physical_cores
     from cnnkit.train.schedules import apply_lr, build_schedule
 
     cfg = load_config(config, [f"seed={seed}"])

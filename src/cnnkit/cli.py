@@ -8,6 +8,7 @@ imported inside the handlers so ``cnnkit --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from ._text import safe_markup, safe_text
 from .errors import CnnkitError
 
 __all__ = ["main", "build_parser"]
@@ -48,14 +50,22 @@ def _probability(text: str) -> float:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
     from .train import fit
+    from .train.fit import resolve_run_dir
 
-    if args.resume is not None:
-        if args.config is not None or args.overrides:
-            raise CnnkitError("--resume continues a run with its saved config; drop CONFIG and --set")
-        fit(None, resume=args.resume, quiet=args.quiet)
-        return 0
-    cfg = load_config(args.config, args.overrides)
-    fit(cfg, out=args.out, overwrite=args.overwrite, init_from=args.init_from, quiet=args.quiet)
+    cfg = None
+    if args.resume is None:
+        cfg = load_config(args.config, args.overrides)
+    elif args.config is not None or args.overrides:
+        # --resume RUN --set train.epochs=30: the run's own config, changed; fit refuses keys that cannot change.
+        cfg = load_config(args.config or resolve_run_dir(args.resume) / "config.yaml", args.overrides)
+    try:
+        fit(cfg, out=args.out, overwrite=args.overwrite, resume=args.resume, init_from=args.init_from, quiet=args.quiet)
+    except CnnkitError as exc:
+        # Under torchrun every rank raises the errors the ranks agree on (a stop, a non-finite loss, a failed
+        # write on rank 0): rank 0 alone prints the message.
+        if getattr(exc, "rank", 0) != 0:
+            return exc.exit_code
+        raise
     return 0
 
 
@@ -97,9 +107,11 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     from .evaluate import cross_validate, format_cv
 
     cfg = load_config(args.config, args.overrides)
-    result = cross_validate(
-        cfg, folds=args.folds, stratified=args.stratified, out=args.out, overwrite=args.overwrite, quiet=args.json
-    )
+    # With --json, stdout carries the JSON document alone: each fold's closing lines go to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        result = cross_validate(
+            cfg, folds=args.folds, stratified=args.stratified, out=args.out, overwrite=args.overwrite, quiet=args.json
+        )
     if args.json:
         _print_json(result)
     else:
@@ -111,13 +123,20 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .evaluate import predict
 
-    results = predict(args.run_dir, args.inputs, top_k=args.top_k)
+    # Unreadable inputs are skipped, one stderr line each; predict raises (exit 2) only if none was read.
+    results = predict(
+        args.run_dir, args.inputs, top_k=args.top_k, output=args.output,
+        on_skip=lambda name, error: print(f"cnnkit: skipped: {error}", file=sys.stderr),
+    )
     if args.json:
         _print_json(results)
         return 0
     for item in results:
-        tops = ", ".join(f"{t['name']} {t['probability']:.3f}" for t in item["top"])
-        print(f"{item['input']}: {tops}")
+        if "error" in item:
+            continue
+        # Class names come from the run's model.json: sanitised, so they cannot drive the terminal.
+        tops = ", ".join(f"{safe_text(t['name'], 80)} {t['probability']:.3f}" for t in item["top"])
+        print(f"{safe_text(item['input'], None)}: {tops}")
     return 0
 
 
@@ -150,7 +169,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        Console(width=200).print(summary.to_table())
+        Console().print(summary.to_table())  # rich fits the table to the terminal (or $COLUMNS)
     return 0
 
 
@@ -159,8 +178,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     result = export_onnx(args.run_dir, out=args.out, opset=args.opset, check=not args.no_check)
     diff = result["max_abs_diff"]
-    checked = f" (onnxruntime matches PyTorch: max |diff| {diff:.2e})" if diff is not None else ""
-    print(f"wrote {result['path']}{checked}")
+    checked = f"; onnxruntime matches PyTorch: max |diff| {diff:.2e}" if diff is not None else ""
+    print(f"wrote {safe_text(result['path'], None)} (opset {result['opset']}{checked})")
     return 0
 
 
@@ -179,8 +198,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col == "params" else "left")
     for i in infos:
         params = f"{i['num_params']:,}" if i.get("num_params") else "-"
-        table.add_row(i["name"], str(i.get("year", "")), str(i.get("task", "")), "x".join(map(str, i.get("input_size", ()))), params, str(i.get("paper", "")))
-    Console(width=200).print(table)
+        cells = (i["name"], str(i.get("year", "")), str(i.get("task", "")), "x".join(map(str, i.get("input_size", ()))), params, str(i.get("paper", "")))
+        table.add_row(*(safe_markup(c, None) for c in cells))
+    Console().print(table)  # rich fits the table to the terminal (or $COLUMNS)
     return 0
 
 
@@ -220,8 +240,9 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     for col in ("name", "present", "where", "description"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], "yes" if r["present"] else "no", str(r.get("path") or "-"), str(r.get("description", "")))
-    Console(width=200).print(table)
+        cells = (r["name"], "yes" if r["present"] else "no", str(r.get("path") or "-"), str(r.get("description", "")))
+        table.add_row(*(safe_markup(c, None) for c in cells))  # a path like runs/[v2] is not markup
+    Console().print(table)  # rich fits the table to the terminal (or $COLUMNS)
     return 0
 
 
@@ -259,8 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", _cmd_train, "train a model (no CONFIG: LeNet-5 on the embedded 8x8 digits)")
     _add_config_args(p)
     p.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<config-name>-<timestamp>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="continue an interrupted run exactly")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder (only one cnnkit created)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue a run exactly (--set train.epochs=N extends it; a run stopped before its first checkpoint starts over)",
+    )
     p.add_argument("--init-from", type=Path, default=None, metavar="RUN_DIR", help="start from a trained run's weights")
     p.add_argument("--quiet", action="store_true", help="print only the final result")
 
@@ -273,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="evaluate on another registered dataset")
     p.add_argument("--split", default="test", choices=["test", "val", "train"])
     p.add_argument("--tta", default="none", choices=["none", "flip", "shift"])
-    p.add_argument("--temperature-scaling", action="store_true", help="fit a temperature on the validation split")
+    p.add_argument("--temperature-scaling", action="store_true", help="fit a temperature on the validation split (none: a held-out half of the test split)")
     p.add_argument("--conformal", type=_probability, default=None, metavar="ALPHA", help="split conformal prediction at miscoverage ALPHA")
     p.add_argument("--score", default="lac", choices=["lac", "aps", "raps"], help="conformal score")
     p.add_argument("--write-sets", action="store_true", help="write each test item's prediction set")
@@ -289,10 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--json", action="store_true")
 
-    p = add("predict", _cmd_predict, "classify images (.png/.jpg), arrays (.npy) or folders of them")
+    p = add("predict", _cmd_predict, "classify images (.png/.jpg/.bmp/.webp), arrays (.npy) or folders of them (recursively)")
+    p.epilog = (
+        "An input that cannot be read is skipped with one line on stderr (and a row with an error in --output); "
+        "the exit status is 0 when at least one input was predicted, 2 when none could be read."
+    )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--output", type=Path, default=None, metavar="FILE",
+                   help="also write one row per input (input, label, probability, top-k) to FILE.csv or FILE.json")
     p.add_argument("--json", action="store_true")
 
     p = add("explain", _cmd_explain, "attribution maps (saliency, Grad-CAM, ...), filters and feature maps as PNGs")
@@ -354,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except CnnkitError as exc:
-        print(f"cnnkit: error: {exc}", file=sys.stderr)
+        # Messages may quote a received file (a class name, a line of a spec): sanitised, one line.
+        print(f"cnnkit: error: {safe_text(exc, 2000)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("cnnkit: interrupted", file=sys.stderr)

@@ -117,3 +117,70 @@ def test_name_defaults_to_file_stem(tmp_path: Path) -> None:
     path.write_text("seed: 3\n")
     cfg = load_config(path)
     assert cfg.name == "my-run" and cfg.seed == 3
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "optim.lr=inf", "optim.lr=nan", "optim.lr=.inf", "optim.lr=-.inf", "optim.momentum=.nan",
+        "optim.weight_decay=inf", "train.label_smoothing=nan", "train.grad_clip=.inf", "schedule.min_lr=nan",
+        "optim.betas=[0.9, .nan]", "data.augment.scale=[0.9, .inf]", "train.penalty.l2=inf",
+    ],
+)
+def test_non_finite_floats_are_rejected(override: str) -> None:
+    # nan passes every `gt=0` bound (comparisons with nan are false) and inf passes `ge=0`: both would
+    # only show up as a NaN loss later.
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert str(info.value).startswith(f"config key {key}") and "expected a finite number" in str(info.value)
+
+
+def _float_fields(model: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    from pydantic import BaseModel
+
+    out = []
+    for name, info in model.model_fields.items():
+        cands = getattr(info.annotation, "__args__", ()) or (info.annotation,)
+        for cand in cands:
+            if isinstance(cand, type) and issubclass(cand, BaseModel) and cand.model_config.get("extra") == "forbid":
+                out += _float_fields(cand, prefix + (name,))
+        if "float" in repr(info.annotation) and "tuple" not in repr(info.annotation):
+            out.append(prefix + (name,))
+    return out
+
+
+def test_every_float_field_refuses_nan_and_inf() -> None:
+    fields = _float_fields(Config)
+    assert ("optim", "lr") in fields and ("data", "augment", "elastic", "sigma") in fields and len(fields) > 20
+    for path in fields:
+        for bad in (float("nan"), float("inf")):
+            raw: dict = {}
+            node = raw
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = bad
+            with pytest.raises(ConfigError, match=f"config key {'.'.join(path)}: expected a finite number"):
+                validate_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.epochs=true", "train.epochs"), ("data.batch_size=false", "data.batch_size"),
+        ("seed=true", "seed"), ("data.limit_train=true", "data.limit_train"), ("train.epochs='3'", "train.epochs"),
+        ("data.input_size=[true, 8]", "data.input_size.0"), ("optim.lr=true", "optim.lr"),
+    ],
+)
+def test_bools_and_strings_are_not_numbers(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert str(info.value).startswith(f"config key {key}: expected a")
+
+
+def test_yaml_integers_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 7\ntrain: {epochs: 3}\noptim: {lr: 1, momentum: 0}\ndata: {input_size: [16, 16]}\n")
+    cfg = load_config(path)
+    assert (cfg.seed, cfg.train.epochs, cfg.data.input_size) == (7, 3, (16, 16))
+    assert cfg.optim.lr == 1.0 and isinstance(cfg.optim.lr, float)

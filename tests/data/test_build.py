@@ -4,7 +4,7 @@ import torch
 
 from cnnkit.config import DataConfig
 from cnnkit.data import apply_preprocessing, build_data, load_dataset
-from cnnkit.errors import ConfigError
+from cnnkit.errors import ConfigError, DataError
 
 
 def _build(**kw):
@@ -78,6 +78,16 @@ def test_mnist_like_idx_padded_to_32(tmp_path):
     b = _build(name="mnist", root=str(tmp_path), val_fraction=0.5)
     assert b.preprocessing["fit"] == "pad" and b.train.images.shape[1:] == (1, 32, 32)
     assert b.train.images[:, :, :2].sum() == 0 and b.train.images[:, :, :, -2:].sum() == 0
+
+
+@pytest.mark.parametrize("name", ["mnist", "image-folder", "npz"])
+def test_missing_root_is_an_error_not_a_fallback(isolated_data, name):
+    from .data_fixtures import write_mnist_dir
+
+    write_mnist_dir(isolated_data / "cnnkit_data" / "mnist")  # another copy that must not be trained on
+    missing = isolated_data / "typo"
+    with pytest.raises(DataError, match=f"data.root {missing} does not exist"):
+        _build(name=name, root=str(missing))
 
 
 def test_auto_streams_large_image_folders(tmp_path, monkeypatch):

@@ -96,3 +96,19 @@ def test_cifar_corrupt_archive(tmp_path):
     (tmp_path / "cifar-10-binary.tar.gz").write_bytes(b"\x1f\x8b\x08\x00garbage" * 10)
     with pytest.raises(DataError, match="cifar-10-binary.tar.gz"):
         load_dataset("cifar10", tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["deflate", "truncated"])
+def test_cifar_damaged_archive_is_one_line(tmp_path, damage):
+    files, _ = _c10_files(np.random.default_rng(0), n_per_batch=40)
+    path = tmp_path / "cifar-10-binary.tar.gz"
+    _write_tar(path, "cifar-10-batches-bin", files)
+    raw = bytearray(path.read_bytes())
+    if damage == "deflate":
+        raw[len(raw) // 2 : len(raw) // 2 + 40] = bytes(40)  # zlib.error, not an OSError, from the gzip layer
+    else:
+        del raw[len(raw) // 2 :]
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="corrupt archive .*cifar-10-binary.tar.gz") as e:
+        load_dataset("cifar10", tmp_path)
+    assert "\n" not in str(e.value)

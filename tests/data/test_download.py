@@ -4,6 +4,7 @@ fixture files, honours Range requests, and can be told to serve corrupted bytes.
 import hashlib
 import http.server
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,16 @@ from cnnkit.errors import DataError
 class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     log: list[tuple[str, str | None]] = []
+    flood: dict[str, tuple[int, bool]] = {}  # name -> (bytes to stream, announce them in Content-Length)
+    sent: list[int] = []
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         name = self.path.rsplit("/", 1)[-1]
         rng = self.headers.get("Range")
         type(self).log.append((name, rng))
+        if name in self.flood:
+            self._flood(*self.flood[name])
+            return
         if name not in self.files:
             self.send_error(404)
             return
@@ -41,13 +47,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data[start:])
 
+    def _flood(self, total: int, announce: bool) -> None:
+        # A mirror gone wrong: far more bytes than the file has, until the client hangs up.
+        self.send_response(200)
+        if announce:
+            self.send_header("Content-Length", str(total))
+        self.end_headers()
+        sent, block = 0, b"\0" * (1 << 16)
+        try:
+            while sent < total:
+                self.wfile.write(block)
+                sent += len(block)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        type(self).sent.append(sent)
+
     def log_message(self, *args):
         pass
 
 
 @pytest.fixture
 def server():
-    _Handler.files, _Handler.log = {}, []
+    _Handler.files, _Handler.log, _Handler.flood, _Handler.sent = {}, [], {}, []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -146,5 +167,69 @@ def test_dataset_status(tmp_path, monkeypatch):
     assert rows["mnist"]["present"] and rows["mnist"]["path"] == str(tmp_path / "mnist")
     assert rows["digits"]["present"] and not rows["cifar10"]["present"] and rows["cifar10"]["path"] is None
     assert all(r["description"] for r in rows.values())
+    # An explicit root is the only place searched: a system-wide copy does not count.
+    assert not rows["fashion-mnist"]["present"]
+    assert rows["fashion-mnist"]["searched"] == [str(tmp_path), str(tmp_path / "fashion-mnist")]
     expected_fashion = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists()
-    assert rows["fashion-mnist"]["present"] == expected_fashion
+    assert {r["name"]: r for r in dataset_status()}["fashion-mnist"]["present"] == expected_fashion
+
+
+_FLOOD = 200 * 1024 * 1024  # what a broken mirror sends for a 1,000-byte file
+
+
+@pytest.mark.parametrize("announce", [False, True])
+def test_oversized_download_stops_at_the_expected_size(server, tmp_path, announce):
+    base, handler = server
+    handler.flood = {"blob.bin": (_FLOOD, announce)}
+    spec = RemoteFile("blob.bin", "0" * 64, size=1000)
+    with pytest.raises(DataError) as e:
+        fetch_file(spec, tmp_path, [base], timeout=10)
+    msg = str(e.value)
+    assert "blob.bin" in msg and "more than the expected 1000 bytes" in msg and "\n" not in msg
+    assert not (tmp_path / ".blob.bin.part").exists() and not (tmp_path / "blob.bin").exists()
+    # The client hung up early: the server got nowhere near the whole stream out.
+    for _ in range(200):  # the server thread notices the hang-up on its next write
+        if handler.sent:
+            break
+        time.sleep(0.05)
+    assert handler.sent and handler.sent[0] < _FLOOD // 4
+
+
+def test_oversized_download_of_unknown_size_is_capped(server, tmp_path, monkeypatch):
+    base, handler = server
+    monkeypatch.setattr(dl, "_MAX_UNKNOWN_SIZE", 5000)
+    handler.flood = {"blob.bin": (_FLOOD, False)}
+    with pytest.raises(DataError, match="more than the limit of 5000 bytes"):
+        fetch_file(RemoteFile("blob.bin", md5="0" * 32), tmp_path, [base], timeout=10)
+    assert not (tmp_path / ".blob.bin.part").exists()
+
+
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_symlink_at_the_partial_path_is_never_followed(server, tmp_path, target_exists):
+    base, handler = server
+    data = b"payload" * 100
+    handler.files = {"blob.bin": data}
+    victim = tmp_path / "victim.txt"
+    if target_exists:
+        victim.write_bytes(b"precious")
+    dest = tmp_path / "d"
+    dest.mkdir()
+    (dest / ".blob.bin.part").symlink_to(victim)
+    with pytest.raises(DataError, match=r"\.blob\.bin\.part is a symlink; refusing to write through it") as e:
+        fetch_file(RemoteFile("blob.bin", hashlib.sha256(data).hexdigest()), dest, [base])
+    assert "\n" not in str(e.value)
+    assert (victim.read_bytes() == b"precious") if target_exists else not victim.exists()
+    assert handler.log == []  # refused before any request
+
+
+def test_partial_file_is_opened_without_following_links(tmp_path):
+    # The race the lstat check cannot close: a link planted between the check and the open.
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    part = tmp_path / ".x.part"
+    part.symlink_to(victim)
+    with pytest.raises(DataError, match="refusing to write through it"):
+        dl._open_part(part, append=True)
+    with dl._open_part(part, append=False) as f:  # a fresh start replaces the link, not its target
+        f.write(b"new")
+    assert victim.read_bytes() == b"precious" and not part.is_symlink() and part.read_bytes() == b"new"

@@ -95,11 +95,32 @@ def test_read_idx_header_only_file(tmp_path):
 
 def test_missing_files_message(isolated_data):
     with pytest.raises(DataError) as e:
-        load_dataset("kmnist", isolated_data / "nowhere")
+        load_dataset("kmnist")
     msg = str(e.value)
-    assert "kmnist not found" in msg and str(isolated_data / "nowhere") in msg
+    assert "kmnist not found" in msg
     assert str(isolated_data / "cnnkit_data" / "kmnist") in msg and "/usr/share/datasets/kmnist" in msg
     assert "cnnkit datasets download kmnist" in msg and "\n" not in msg
+
+
+def test_missing_root_is_an_error_naming_it(isolated_data):
+    # A copy elsewhere on the search path must not be picked up in place of the missing data.root.
+    write_mnist_dir(isolated_data / "cnnkit_data" / "mnist", n_train=20)
+    missing = isolated_data / "nowhere"
+    for name in ("mnist", "npz", "image-folder"):
+        with pytest.raises(DataError, match=f"data.root {missing} does not exist") as e:
+            load_dataset(name, missing)
+        assert "\n" not in str(e.value)
+
+
+def test_root_without_the_files_does_not_fall_back(isolated_data):
+    write_mnist_dir(isolated_data / "cnnkit_data" / "mnist", n_train=20)
+    empty = isolated_data / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError) as e:
+        load_dataset("mnist", empty)
+    msg = str(e.value)
+    assert "mnist not found" in msg and str(empty) in msg and "cnnkit_data" not in msg
+    assert f"cnnkit datasets download mnist --root {empty}" in msg
 
 
 def test_fashion_missing_message_names_apt_package():

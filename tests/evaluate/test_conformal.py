@@ -219,3 +219,28 @@ def test_sets_shrink_as_the_model_improves(score: str) -> None:
         assert sets[np.arange(len(y_test)), y_test].mean() >= 0.88  # still valid
     assert sizes[0] > sizes[1] > sizes[2], sizes
     assert sizes[2] < 0.5 * sizes[0]
+
+
+def test_coverage_on_a_held_out_half_over_many_splits() -> None:
+    """Without a calibration split, evaluate_model calibrates on a seeded random half of the test items and
+    measures on the other. For one fixed data set, a random split keeps the guarantee (the items are
+    exchangeable given the bag), so the coverage averaged over split seeds must reach 1 - alpha within
+    4 standard errors."""
+    import torch
+    from torch import nn
+
+    from cnnkit.evaluate import evaluate_model
+
+    class LogProbs(nn.Module):  # the input already is the model's output
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    alpha, seeds = 0.2, 200
+    p, y = _synthetic(np.random.default_rng(5), 121)
+    batches = [(torch.from_numpy(np.log(p)), torch.from_numpy(y))]
+    covs = np.array([
+        evaluate_model(LogProbs(), batches, conformal=alpha, holdout_seed=s)["conformal"]["coverage"] for s in range(seeds)
+    ])
+    se = covs.std(ddof=1) / math.sqrt(seeds)
+    assert covs.mean() >= 1 - alpha - 4 * se, (covs.mean(), se)
+    assert covs.std() > 0  # the seeds do hold out different halves

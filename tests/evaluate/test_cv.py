@@ -118,3 +118,23 @@ def test_format_cv_prints_each_fold_and_mean_std() -> None:
     assert "2-fold stratified cross-validation" in text
     assert "0.9000" in text and "0.6000" in text
     assert "0.7000 ± 0.1414" in text
+
+
+def test_cli_json_prints_only_json_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Real training, so that whatever a fold prints on its way (fit's "test accuracy:" line) is covered.
+    import yaml
+
+    from cnnkit.cli import main
+
+    cfg = tmp_path / "cv.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "cvjson",
+        "model": {"name": None, "spec": SPEC},
+        "data": {"name": "digits", "batch_size": 128, "limit_train": 200},
+        "train": {"epochs": 1, "threads": 1, "checkpoint": {"keep_last": 1}},
+    }))
+    assert main(["cv", str(cfg), "--folds", "2", "--out", str(tmp_path / "cv"), "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)  # the whole of stdout is one JSON document
+    assert result["completed"] == 2 and "test_accuracy" in result["mean"]
+    assert "test accuracy:" in captured.err  # the per-fold lines still reach the user, on stderr

@@ -10,7 +10,7 @@ from torch import nn
 
 from cnnkit.errors import CnnkitError
 from cnnkit.explain import feature_maps, filter_images
-from cnnkit.explain.maps import first_conv_layer, plot_feature_maps, plot_filters
+from cnnkit.explain.maps import first_conv_layer
 
 
 def _net(c: int = 3) -> nn.Sequential:
@@ -54,11 +54,3 @@ def test_filter_images() -> None:
     assert gray.shape == (6, 1, 5, 5)  # many input channels: their mean
     with pytest.raises(CnnkitError, match="no Conv2d"):
         first_conv_layer(nn.Linear(2, 2))
-
-
-def test_plots(tmp_path: Path) -> None:
-    net = _net()
-    p = plot_filters(net, tmp_path / "f.png")
-    assert p.read_bytes()[:4] == b"\x89PNG"
-    _, maps = feature_maps(net, torch.randn(1, 3, 10, 10))
-    assert plot_feature_maps(maps[0], tmp_path / "m.png", title="t").is_file()

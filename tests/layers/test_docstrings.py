@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-MODULES = ["cnnkit.losses"] + [f"cnnkit.layers.{m}" for m in (
+MODULES = ["cnnkit.layers.losses"] + [f"cnnkit.layers.{m}" for m in (
     "activations", "attention_pool", "blur_pool", "constraints", "conv", "drop_connect", "global_pool",
     "locally_connected", "norm", "penalties", "pooling", "roi_pool", "shape", "spp", "stochastic_pool", "unpool")]
 

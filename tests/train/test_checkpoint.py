@@ -100,6 +100,49 @@ def test_interrupted_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
     assert load_latest_checkpoint(tmp_path).meta["global_step"] == 1
 
 
+def test_failed_write_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import cnnkit.train.checkpoint as mod
+
+    write(tmp_path, 1, 1.0)
+    real = mod._write_file
+
+    def disk_full_at_json(path, data):
+        if path.name == "state.json":  # the tensors are already half-way to disk
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, data)
+
+    monkeypatch.setattr(mod, "_write_file", disk_full_at_json)
+    with pytest.raises(OSError, match="No space left"):
+        write(tmp_path, 2, 2.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000000001"]  # no .tmp left behind
+    assert load_latest_checkpoint(tmp_path).meta["global_step"] == 1
+
+
+def test_failed_rename_puts_the_previous_best_back(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import cnnkit.train.checkpoint as mod
+
+    write_checkpoint(tmp_path / "best", {"w": torch.zeros(1)}, {"global_step": 1})
+    real = os.replace
+
+    def fail_into_place(src, dst):
+        if str(src).endswith(f".tmp-{os.getpid()}"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(src, dst)
+
+    monkeypatch.setattr(mod.os, "replace", fail_into_place)
+    with pytest.raises(OSError):
+        write_checkpoint(tmp_path / "best", {"w": torch.ones(1)}, {"global_step": 2})
+    monkeypatch.setattr(mod.os, "replace", real)
+    assert [p.name for p in tmp_path.iterdir()] == ["best"]
+    assert read_checkpoint(tmp_path / "best").meta["global_step"] == 1
+
+
 def test_no_usable_checkpoint(tmp_path):
     (write(tmp_path, 1) / "COMPLETE").unlink()
     with pytest.raises(CheckpointError, match="no usable checkpoint"):

@@ -153,3 +153,37 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(tmp_path):
     for k in ref:
         assert torch.equal(got[k], ref[k]), k
     assert strip_timing(read_rows(tmp_path / "ref")) == strip_timing(read_rows(run_dir))
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_previous_one_resumable(tmp_path, monkeypatch):
+    """ENOSPC while writing step 4's checkpoint: a one-line error naming the folder and the fix, no temporary
+    files, step 2's checkpoint intact; after freeing space, resuming ends bit-identical to an uninterrupted run."""
+    import errno
+
+    import cnnkit.train.checkpoint as ckmod
+    from cnnkit.errors import CnnkitError
+
+    ref = run(tmp_path / "ref")
+    real = ckmod._write_file
+
+    def fill_disk(t: Trainer) -> None:
+        if t.global_step == 3:
+            def full(path, data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            monkeypatch.setattr(ckmod, "_write_file", full)
+
+    torch.manual_seed(0)
+    t = Trainer(TinyNet(), cfg=cfg_full(), run_dir=tmp_path / "cut", quiet=True, on_step_end=fill_disk, **loaders())
+    with pytest.raises(CnnkitError) as info:
+        t.fit()
+    cut = tmp_path / "cut"
+    assert str(info.value) == (
+        f"cannot write {cut / 'checkpoints' / 'step-000000004'}: No space left on device; free some disk space, "
+        f"then cnnkit train --resume {cut} (the previous checkpoint is intact)"
+    )
+    assert sorted(p.name for p in (cut / "checkpoints").iterdir()) == ["step-000000002"]
+    monkeypatch.setattr(ckmod, "_write_file", real)  # space freed
+    resumed = run(cut, resume=True, seed_model=123)
+    assert_same_state(ref, resumed)
+    assert strip_timing(read_rows(tmp_path / "ref")) == strip_timing(read_rows(cut))

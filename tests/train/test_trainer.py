@@ -103,6 +103,18 @@ def test_nan_stop_raises_and_keeps_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for k, v in ck.tensors.items() if k.startswith("model/"))
 
 
+@pytest.mark.parametrize("run_dir", [True, False])
+def test_nan_before_the_first_checkpoint_claims_no_checkpoint(tmp_path, run_dir):
+    torch.manual_seed(0)
+    model = NaNAt(at=2)  # step 2; the first checkpoint would come at step 2's end (every_steps=2)
+    with pytest.raises(TrainingError, match=r"non-finite loss \(nan\) at epoch 1 step 2") as info:
+        Trainer(model, cfg=base_cfg(epochs=3), run_dir=tmp_path if run_dir else None, quiet=True, **loaders()).fit()
+    message = str(info.value)
+    assert "intact" not in message and "checkpoint" not in message.replace("before its first checkpoint", "")
+    assert ("before its first checkpoint" in message) == run_dir
+    assert list_checkpoints(tmp_path / "checkpoints") == []
+
+
 def test_nan_skip_skips_exactly_that_step():
     torch.manual_seed(0)
     model = NaNAt(at=4)
@@ -278,6 +290,21 @@ def test_rich_progress_bar_runs():
     assert p._bar is None  # closed at the end
 
 
+def test_progress_bar_is_erased_when_training_ends():
+    import io
+
+    from cnnkit.train.progress import Progress
+
+    stream = io.StringIO()
+    p = Progress(enabled=True, live=True, stream=stream)
+    p._last = -1.0
+    torch.manual_seed(0)
+    Trainer(TinyNet(), cfg=base_cfg(epochs=2), progress=p, **loaders()).fit()
+    out = stream.getvalue()
+    assert "epoch 2/2" in out and "━" in out  # the bar was drawn on our stream, with the epoch lines
+    assert out.endswith("\x1b[2K")  # and the last thing written erases it
+
+
 def test_early_stopped_run_does_not_train_on_when_resumed(tmp_path):
     torch.manual_seed(0)
     cfg = base_cfg(epochs=30, early_stopping={"monitor": "val_accuracy", "patience": 1, "min_delta": 0.5})
@@ -325,7 +352,7 @@ def test_tta_shift_hand_computed():
 
 
 def test_device_and_threads():
-    from cnnkit.train.runtime import physical_cores, resolve_device
+    from cnnkit.runtime import physical_cores, resolve_device
 
     assert 1 <= physical_cores() <= (torch.get_num_threads() + 64)
     assert resolve_device("cpu").type == "cpu"

@@ -13,14 +13,17 @@ from .schema import DataConfig as DataConfig
 from .schema import EarlyStoppingConfig as EarlyStoppingConfig
 from .schema import EMAConfig as EMAConfig
 from .schema import EvalConfig as EvalConfig
+from .schema import FiniteFloat as FiniteFloat
 from .schema import ModelConfig as ModelConfig
 from .schema import OptimConfig as OptimConfig
 from .schema import PenaltyConfig as PenaltyConfig
 from .schema import ScheduleConfig as ScheduleConfig
+from .schema import StrictInt as StrictInt
 from .schema import TrainConfig as TrainConfig
 
 __all__ = [
     "Config", "ModelConfig", "DataConfig", "AugmentConfig", "TrainConfig", "CheckpointConfig",
     "EarlyStoppingConfig", "EMAConfig", "PenaltyConfig", "OptimConfig", "ScheduleConfig", "EvalConfig",
+    "FiniteFloat", "StrictInt",
     "load_config", "parse_overrides", "apply_overrides", "validate_config", "config_to_yaml", "read_yaml",
 ]

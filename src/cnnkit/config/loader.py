@@ -8,6 +8,7 @@ Errors are :class:`~cnnkit.errors.ConfigError` with one line naming the key path
 from __future__ import annotations
 
 import copy
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ _TYPE_WORDS = {
     "int_from_float": "an integer",
     "float_parsing": "a number",
     "float_type": "a number",
+    "finite_number": "a finite number",
     "bool_parsing": "true or false",
     "bool_type": "true or false",
     "string_type": "a string",
@@ -115,6 +117,13 @@ _TYPE_WORDS = {
     "tuple_type": "a list",
     "list_type": "a list",
 }
+
+
+def _non_finite(text: str) -> bool:
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _format_error(err: dict[str, Any]) -> str:
@@ -128,6 +137,8 @@ def _format_error(err: dict[str, Any]) -> str:
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"config key {path}: expected one of {expected}, received {value!r}"
+    if kind == "float_type" and isinstance(value, str) and _non_finite(value):
+        kind = "finite_number"  # `--set optim.lr=inf` arrives as the string 'inf'
     if kind in _TYPE_WORDS:
         return f"config key {path}: expected {_TYPE_WORDS[kind]}, received {value!r} ({type(value).__name__})"
     return f"config key {path}: {err['msg'].lower()}, received {value!r}"
@@ -164,7 +175,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         (3, 0.001)
     """
     raw: Any = copy.deepcopy(DEFAULT_RUN) if path is None else {}
-    if path is not None:
+    if path is None:
+        del raw["name"]  # named below after its model and dataset, which --set may change
+    else:
         raw = read_yaml(path)
         if raw is None:
             raw = {}
@@ -173,8 +186,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     raw = apply_overrides(raw, parse_overrides(overrides))
     cfg = validate_config(raw)
     if cfg.name is None:
-        cfg.name = Path(path).stem if path is not None else "default"  # a file without `name:`
+        cfg.name = Path(path).stem if path is not None else _default_name(cfg)  # a file without `name:`
     return cfg
+
+
+def _default_name(cfg: Config) -> str:
+    """``<model>-<dataset>`` for a run without a config file (``lenet5-digits``, ``lenet5-fashion-mnist``)."""
+    model = cfg.model.name or (Path(cfg.model.spec).stem if isinstance(cfg.model.spec, str) else "spec")
+    return f"{model}-{cfg.data.name}"
 
 
 def config_to_yaml(cfg: Config) -> str:

@@ -7,9 +7,9 @@ fashion-mnist``, ``optim.name: sgd``), never by import path. Unknown keys are re
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
 
 __all__ = [
     "Config",
@@ -25,12 +25,22 @@ __all__ = [
     "OptimConfig",
     "ScheduleConfig",
     "EvalConfig",
+    "FiniteFloat",
+    "StrictInt",
 ]
+
+# Every number in a run config goes through one of these two types.
+# FiniteFloat: `--set optim.lr=inf` or `nan` would pass any `gt=0` bound (nan compares false) and only
+# surface as a NaN loss many steps later; strict also refuses `true` (a bool is not a number) and strings.
+FiniteFloat = Annotated[float, Strict(), AllowInfNan(False)]
+# StrictInt: pydantic's lax mode reads `epochs: true` as 1 and "3" as 3; YAML `3` is an int already.
+StrictInt = Annotated[int, Strict()]
 
 
 class _Strict(BaseModel):
-    # extra="forbid": a typo is an error, not a silently ignored key.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # extra="forbid": a typo is an error, not a silently ignored key. allow_inf_nan=False: a float field
+    # added later without FiniteFloat still refuses inf and nan.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(BaseModel):
@@ -58,89 +68,89 @@ class ElasticConfig(_Strict):
     """Elastic deformation (Simard et al. 2003): a random displacement field smoothed by a Gaussian of
     width ``sigma`` pixels and scaled by ``alpha`` pixels."""
 
-    alpha: float = Field(34.0, ge=0)
-    sigma: float = Field(4.0, gt=0)
-    p: float = Field(0.5, ge=0, le=1)
+    alpha: FiniteFloat = Field(34.0, ge=0)
+    sigma: FiniteFloat = Field(4.0, gt=0)
+    p: FiniteFloat = Field(0.5, ge=0, le=1)
 
 
 class AugmentConfig(_Strict):
     """Batched, on-device augmentations; all off by default. Each is deterministic for a given seed."""
 
-    crop_padding: int = Field(0, ge=0, description="random crop after zero-padding by this many pixels")
-    translate: int = Field(0, ge=0, description="random translation by up to this many pixels")
+    crop_padding: StrictInt = Field(0, ge=0, description="random crop after zero-padding by this many pixels")
+    translate: StrictInt = Field(0, ge=0, description="random translation by up to this many pixels")
     hflip: bool = False
     vflip: bool = False
-    rotate: float = Field(0.0, ge=0, le=180, description="max rotation in degrees (one affine warp)")
-    scale: tuple[float, float] | None = Field(None, description="random scale range, e.g. [0.9, 1.1]")
+    rotate: FiniteFloat = Field(0.0, ge=0, le=180, description="max rotation in degrees (one affine warp)")
+    scale: tuple[FiniteFloat, FiniteFloat] | None = Field(None, description="random scale range, e.g. [0.9, 1.1]")
     elastic: ElasticConfig | None = None
-    erasing: float = Field(0.0, ge=0, le=1, description="probability of random erasing (Zhong et al. 2020)")
-    cutout: int = Field(0, ge=0, description="side of a square cutout (DeVries & Taylor 2017); 0 = off")
+    erasing: FiniteFloat = Field(0.0, ge=0, le=1, description="probability of random erasing (Zhong et al. 2020)")
+    cutout: StrictInt = Field(0, ge=0, description="side of a square cutout (DeVries & Taylor 2017); 0 = off")
 
 
 class DataConfig(_Strict):
     name: str = "digits"
     root: str | None = None
-    batch_size: int = Field(64, ge=1)
-    eval_batch_size: int = Field(512, ge=1)
-    val_fraction: float = Field(0.0, ge=0, lt=1, description="validation carved from train, seeded, stratified")
-    test_fraction: float = Field(0.25, gt=0, lt=1, description="for datasets without a test split (digits)")
-    split_seed: int = 0
-    folds: int | None = Field(None, ge=2, description="k-fold cross-validation: number of folds")
-    fold: int | None = Field(None, ge=0, description="k-fold cross-validation: this run's validation fold")
+    batch_size: StrictInt = Field(64, ge=1)
+    eval_batch_size: StrictInt = Field(512, ge=1)
+    val_fraction: FiniteFloat = Field(0.0, ge=0, lt=1, description="validation carved from train, seeded, stratified")
+    test_fraction: FiniteFloat = Field(0.25, gt=0, lt=1, description="for datasets without a test split (digits)")
+    split_seed: StrictInt = 0
+    folds: StrictInt | None = Field(None, ge=2, description="k-fold cross-validation: number of folds")
+    fold: StrictInt | None = Field(None, ge=0, description="k-fold cross-validation: this run's validation fold")
     stratified: bool = True
     fit: Literal["auto", "pad", "resize"] = Field(
         "auto", description="bring images to the model's input size: pad (as LeNet-5 did with MNIST) or resize"
     )
-    input_size: tuple[int, int] | None = Field(None, description="override the model's input (H, W)")
+    input_size: tuple[StrictInt, StrictInt] | None = Field(None, description="override the model's input (H, W)")
     normalize: bool = True
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     loader: Literal["auto", "memory", "stream"] = "auto"
-    num_workers: int = Field(0, ge=0)
-    limit_train: int | None = Field(None, ge=1, description="use only the first N training images (quick runs)")
-    limit_test: int | None = Field(None, ge=1)
+    num_workers: StrictInt = Field(0, ge=0)
+    limit_train: StrictInt | None = Field(None, ge=1, description="use only the first N training images (quick runs)")
+    limit_test: StrictInt | None = Field(None, ge=1)
     device_data: bool = Field(True, description="keep in-memory datasets on the training device as uint8")
 
 
 class CheckpointConfig(_Strict):
-    every_epochs: int | None = Field(1, ge=1)
-    every_steps: int | None = Field(None, ge=1)
-    keep_last: int = Field(2, ge=1)
+    every_epochs: StrictInt | None = Field(1, ge=1)
+    every_steps: StrictInt | None = Field(None, ge=1)
+    keep_last: StrictInt = Field(2, ge=1)
     keep_best: bool = True
 
 
 class EarlyStoppingConfig(_Strict):
     monitor: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
-    patience: int = Field(5, ge=1)
-    min_delta: float = Field(0.0, ge=0)
+    patience: StrictInt = Field(5, ge=1)
+    min_delta: FiniteFloat = Field(0.0, ge=0)
     restore_best: bool = True
 
 
 class EMAConfig(_Strict):
-    decay: float = Field(0.999, gt=0, lt=1)
-    every_steps: int = Field(1, ge=1)
+    decay: FiniteFloat = Field(0.999, gt=0, lt=1)
+    every_steps: StrictInt = Field(1, ge=1)
     evaluate_with_ema: bool = True
 
 
 class PenaltyConfig(_Strict):
     """Weight penalties added to the loss: l1 * sum|w| + l2 * sum w^2 / 2 (elastic net when both)."""
 
-    l1: float = Field(0.0, ge=0)
-    l2: float = Field(0.0, ge=0)
+    l1: FiniteFloat = Field(0.0, ge=0)
+    l2: FiniteFloat = Field(0.0, ge=0)
     params: Literal["weights", "all"] = Field("weights", description="'weights' excludes biases and norm parameters")
 
 
 class TrainConfig(_Strict):
-    epochs: int = Field(10, ge=1)
+    epochs: StrictInt = Field(10, ge=1)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: str = "auto"
     channels_last: bool = False
     compile: bool = False
     deterministic: bool = False
-    threads: int | None = Field(None, ge=1, description="CPU threads; default: physical cores")
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    grad_clip: float | None = Field(None, gt=0, description="clip the global gradient norm to this value")
-    max_norm: float | None = Field(None, gt=0, description="max-norm constraint applied after each step")
+    threads: StrictInt | None = Field(None, ge=1, description="CPU threads; default: physical cores")
+    label_smoothing: FiniteFloat = Field(0.0, ge=0, lt=1)
+    grad_clip: FiniteFloat | None = Field(None, gt=0, description="clip the global gradient norm to this value")
+    max_norm: FiniteFloat | None = Field(None, gt=0, description="max-norm constraint applied after each step")
     penalty: PenaltyConfig = Field(default_factory=PenaltyConfig)
     ema: EMAConfig | None = None
     early_stopping: EarlyStoppingConfig | None = None
@@ -148,44 +158,44 @@ class TrainConfig(_Strict):
     nan_policy: Literal["stop", "skip"] = "stop"
     freeze: str | list[str] | None = Field(None, description="parameter name prefixes to freeze, or 'features'")
     tta: Literal["none", "flip", "shift"] = "none"
-    log_every: int = Field(50, ge=1)
+    log_every: StrictInt = Field(50, ge=1)
     tensorboard: bool = False
     loss: Literal["cross_entropy", "euclidean", "sigmoid_cross_entropy"] = "cross_entropy"
 
 
 class OptimConfig(_Strict):
     name: Literal["sgd", "adam", "adamw", "rmsprop", "adadelta"] = "sgd"
-    lr: float = Field(0.05, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    lr: FiniteFloat = Field(0.05, gt=0)
+    momentum: FiniteFloat = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
-    weight_decay: float = Field(0.0, ge=0, description="decoupled (AdamW) or coupled (others) weight decay")
+    weight_decay: FiniteFloat = Field(0.0, ge=0, description="decoupled (AdamW) or coupled (others) weight decay")
     decay_bias_and_norm: bool = Field(False, description="by default biases and norm parameters get no decay")
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = Field(1e-8, gt=0)
-    alpha: float = Field(0.99, gt=0, lt=1, description="RMSprop smoothing constant")
-    rho: float = Field(0.9, gt=0, lt=1, description="Adadelta decay")
-    bias_lr_scale: float = Field(1.0, gt=0, description="lr multiplier for norm-layer biases (airbench uses 64)")
+    betas: tuple[FiniteFloat, FiniteFloat] = (0.9, 0.999)
+    eps: FiniteFloat = Field(1e-8, gt=0)
+    alpha: FiniteFloat = Field(0.99, gt=0, lt=1, description="RMSprop smoothing constant")
+    rho: FiniteFloat = Field(0.9, gt=0, lt=1, description="Adadelta decay")
+    bias_lr_scale: FiniteFloat = Field(1.0, gt=0, description="lr multiplier for norm-layer biases (airbench uses 64)")
 
 
 class ScheduleConfig(_Strict):
     name: Literal["none", "step", "cosine", "onecycle", "linear"] = "none"
-    warmup_epochs: float = Field(0.0, ge=0)
-    step_size: int = Field(10, ge=1, description="step: epochs between decays")
-    gamma: float = Field(0.1, gt=0, le=1)
-    min_lr: float = Field(0.0, ge=0)
-    pct_start: float = Field(0.25, gt=0, lt=1, description="onecycle: fraction of steps spent rising")
-    final_lr_fraction: float = Field(0.0, ge=0, le=1, description="linear: lr at the end as a fraction of lr")
+    warmup_epochs: FiniteFloat = Field(0.0, ge=0)
+    step_size: StrictInt = Field(10, ge=1, description="step: epochs between decays")
+    gamma: FiniteFloat = Field(0.1, gt=0, le=1)
+    min_lr: FiniteFloat = Field(0.0, ge=0)
+    pct_start: FiniteFloat = Field(0.25, gt=0, lt=1, description="onecycle: fraction of steps spent rising")
+    final_lr_fraction: FiniteFloat = Field(0.0, ge=0, le=1, description="linear: lr at the end as a fraction of lr")
 
 
 class EvalConfig(_Strict):
-    top_k: int = Field(5, ge=1)
-    ece_bins: int = Field(15, ge=2)
+    top_k: StrictInt = Field(5, ge=1)
+    ece_bins: StrictInt = Field(15, ge=2)
 
 
 class Config(_Strict):
     """A whole run: seed, model, data, training, optimizer, schedule and evaluation settings."""
 
-    seed: int = 0
+    seed: StrictInt = 0
     name: str | None = Field(None, description="run name; default: the config file's stem or 'default'")
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)

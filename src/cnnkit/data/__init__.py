@@ -16,6 +16,7 @@ from ._core import ArrayDataset as ArrayDataset
 from ._core import DatasetSpec as DatasetSpec
 from ._core import load_dataset as load_dataset
 from ._core import search_dirs as search_dirs
+from .arrays import load_npy as load_npy
 from .augment import BatchAugment as BatchAugment
 from .build import DataBundle as DataBundle
 from .build import build_data as build_data
@@ -35,6 +36,6 @@ from .splits import subset_indices as subset_indices
 __all__ = [
     "DATASETS", "ArrayDataset", "DatasetSpec", "load_dataset", "search_dirs", "BatchAugment", "DataBundle",
     "build_data", "dataset_status", "download_dataset", "read_image", "read_idx", "InMemoryLoader",
-    "StreamingLoader", "apply_preprocessing", "prepare_images", "resolve_fit", "kfold_indices", "split_indices",
+    "StreamingLoader", "load_npy", "apply_preprocessing", "prepare_images", "resolve_fit", "kfold_indices", "split_indices",
     "subset_indices",
 ]

@@ -83,13 +83,32 @@ class DatasetSpec:
     extra: dict[str, object] = field(default_factory=dict)
 
     def locate(self, root: str | os.PathLike[str] | None = None) -> Path | None:
-        """The first searched folder holding a complete set of this dataset's files, or None."""
+        """The first searched folder holding a complete set of this dataset's files, or None.
+
+        Raises:
+            DataError: ``root`` is given but does not exist (never fall back to files somewhere else).
+        """
+        folder = check_root(root)
         if self.needs_root:
-            return Path(root).expanduser() if root is not None and Path(root).expanduser().exists() else None
+            return folder
         for d in search_dirs(self.name, root):
             if any(all(_exists_any(d, f) for f in layout) for layout in self.files):
                 return d
         return None
+
+
+def check_root(root: str | os.PathLike[str] | None) -> Path | None:
+    """``root`` as a path, or None when not set.
+
+    Raises:
+        DataError: ``root`` is set but does not exist.
+    """
+    if root is None:
+        return None
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DataError(f"data.root {path} does not exist; fix the path, or unset data.root to search the default folders")
+    return path
 
 
 def _exists_any(folder: Path, name: str) -> bool:
@@ -98,12 +117,14 @@ def _exists_any(folder: Path, name: str) -> bool:
 
 
 def search_dirs(name: str, root: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Folders searched for dataset ``name``, in order: ``root`` and ``root/<name>``, ``$CNNKIT_DATA/<name>``,
-    ``~/.cache/cnnkit/<name>``, ``/usr/share/datasets/<name>`` (where Debian's dataset packages put files)."""
-    dirs: list[Path] = []
+    """Folders searched for dataset ``name``: ``root`` and ``root/<name>`` when ``root`` (``data.root``) is
+    given, and only those; else ``$CNNKIT_DATA/<name>``, ``~/.cache/cnnkit/<name>``,
+    ``/usr/share/datasets/<name>`` (where Debian's dataset packages put files), in that order."""
     if root is not None:
+        # An explicit data.root means these files: falling back to another copy would train on other data.
         r = Path(root).expanduser()
-        dirs += [r, r / name]
+        return [r, r / name]
+    dirs: list[Path] = []
     env = os.environ.get("CNNKIT_DATA")
     if env:
         dirs.append(Path(env).expanduser() / name)
@@ -137,7 +158,8 @@ def missing_message(spec: DatasetSpec, root: str | os.PathLike[str] | None) -> s
     if spec.apt_package:
         hints.append(f"`apt-get install {spec.apt_package}`")
     if spec.downloadable:
-        hints.append(f"`cnnkit datasets download {spec.name}`")
+        where = f" --root {Path(root).expanduser()}" if root is not None else ""
+        hints.append(f"`cnnkit datasets download {spec.name}{where}`")
     if hints:
         msg += " Get it with " + " or ".join(hints) + "."
     return msg
@@ -167,7 +189,8 @@ def load_dataset(
         channels: 1 or 3 to convert images to (``image-folder`` only).
 
     Raises:
-        DataError: files missing, truncated, corrupt, or inconsistent (one line naming the file).
+        DataError: ``root`` does not exist; files missing, truncated, corrupt, or inconsistent (one line
+            naming the file).
     """
     if split not in ("train", "test"):
         raise ValueError(f"Expected split 'train' or 'test'. Received: split={split!r}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from ._core import DATASETS, ArrayDataset, DatasetSpec
 from .folder import TEST_SPLIT_SEED
 from .splits import split_indices
 
-__all__ = ["images_to_uint8_nchw"]
+__all__ = ["images_to_uint8_nchw", "load_npy"]
 
 
 def _carve(ds: ArrayDataset, split: str, test_fraction: float) -> ArrayDataset:
@@ -59,6 +61,69 @@ def images_to_uint8_nchw(x: np.ndarray, source: str) -> np.ndarray:
     raise DataError(f"{source}: unsupported image dtype {x.dtype}")
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_MAX_UNNAMED_CLASSES = 1_000_000
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _load_error(path: Path, kind: str, reason: str) -> DataError:
+    fix = "numpy.save" if kind == ".npy" else "numpy.savez"
+    return DataError(f"{path} is not a valid {kind} array file ({reason}); re-save it with {fix}")
+
+
+def _reason(e: BaseException) -> str:
+    # numpy's own messages point the user at allow_pickle= or pickle.load(), which would run whatever code
+    # the file holds; never pass them on, only a short reason of our own.
+    msg = str(e)
+    if "bject arrays" in msg or "pickle" in msg:
+        return "it holds Python objects, not numbers"
+    if isinstance(e, (EOFError, zipfile.BadZipFile, zlib.error)) or "EOF" in msg or "Failed to read all" in msg:
+        return "the file is truncated or corrupt"
+    return "the header or data is corrupt"
+
+
+def _load_arrays(path: str | os.PathLike[str], kind: str) -> dict[str, np.ndarray]:
+    """The arrays in an ``.npy`` (key ``""``) or ``.npz`` file; every failure is a one-line DataError."""
+    path = Path(path)
+    magic = _NPY_MAGIC if kind == ".npy" else _ZIP_MAGIC
+    try:
+        # Our own handle, so that it is closed even when numpy fails half-way through opening an archive.
+        with open(path, "rb") as f:
+            head = f.read(len(magic))
+            if head != magic:
+                # Without this check np.load would try to read any other file as a pickle.
+                reason = "the file is empty" if not head else f"it does not start with the {kind} signature"
+                raise _load_error(path, kind, reason)
+            f.seek(0)
+            # allow_pickle=False: the file may come from anywhere, and object arrays would run pickle.
+            if kind == ".npy":
+                return {"": np.load(f, allow_pickle=False)}
+            with np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise DataError(f"{kind} file {path} does not exist; check the path") from None
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+        if isinstance(e, DataError):
+            raise
+        raise _load_error(path, kind, _reason(e)) from None
+    except OSError as e:
+        raise DataError(f"cannot read {kind} file {path}: {e.strerror or e}") from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # np.load hands back raw bytes for a member that is not .npy
+            raise _load_error(path, kind, f"member {key!r} is not a .npy array")
+    return arrays
+
+
+def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read one array from an ``.npy`` file, never unpickling anything.
+
+    Raises:
+        DataError: one line naming ``path`` when it is missing, truncated, corrupt, or holds Python
+            objects (which only pickle could read).
+    """
+    return _load_arrays(path, ".npy")[""]
+
+
 def _npz_path(folder: Path) -> Path:
     if folder.is_file():
         return folder
@@ -70,12 +135,7 @@ def _npz_path(folder: Path) -> Path:
 
 def _load_npz(folder: Path, split: str, cfg: DataConfig, **_: object) -> ArrayDataset:
     path = _npz_path(folder)
-    try:
-        # allow_pickle=False: an .npz may come from anywhere, and object arrays would run pickle.
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"unreadable npz file {path}: {e}") from None
+    arrays = _load_arrays(path, ".npz")
     for key in ("x_train", "y_train"):
         if key not in arrays:
             raise DataError(f"npz file {path} has no array {key!r} (found: {', '.join(arrays) or 'none'})")
@@ -94,7 +154,10 @@ def _load_npz(folder: Path, split: str, cfg: DataConfig, **_: object) -> ArrayDa
         if y_all.size and y_all.max() >= len(names):
             raise DataError(f"npz file {path}: label {y_all.max()} but only {len(names)} class_names")
     else:
-        names = [str(i) for i in range(int(y_all.max()) + 1 if y_all.size else 0)]
+        top = int(y_all.max()) if y_all.size else -1
+        if top >= _MAX_UNNAMED_CLASSES:  # a corrupt label would otherwise ask for billions of class names
+            raise DataError(f"npz file {path}: label {top} implies over {_MAX_UNNAMED_CLASSES} classes; add class_names or fix the labels")
+        names = [str(i) for i in range(top + 1)]
     ds = ArrayDataset(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), names)
     return ds if has_test else _carve(ds, split, cfg.test_fraction)
 

@@ -9,6 +9,7 @@ extracted, so a hostile archive cannot write outside it).
 from __future__ import annotations
 
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +62,18 @@ def read_cifar_records(data: bytes, source: str, *, label_bytes: int, num_classe
     return arr[:, label_bytes:].reshape(-1, 3, 32, 32), labels
 
 
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+
+
 def _member_reader(folder: Path, layout: dict):
     """A function name -> bytes reading from the extracted folder if present, else from the archive."""
     for d in (folder / layout["dir"], folder):
         if all((d / f).is_file() for f in layout["train"] + layout["test"]):
-            return lambda name, d=d: ((d / name).read_bytes(), str(d / name))
+            return lambda name, d=d: (_read_file(d / name), str(d / name))
     archive = folder / layout["archive"]
 
     def from_tar(name: str) -> tuple[bytes, str]:
@@ -78,7 +86,7 @@ def _member_reader(folder: Path, layout: dict):
                 return f.read(), f"{archive}:{member}"
         except KeyError:
             raise DataError(f"{archive} has no member {member}") from None
-        except (tarfile.TarError, OSError, EOFError) as e:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:  # zlib.error: bad deflate data
             raise DataError(f"corrupt archive {archive}: {e}") from None
 
     return from_tar

@@ -4,13 +4,16 @@ datasets are present."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import http.client
 import os
+import stat
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import DataError
 from ._core import DATASETS, default_download_dir, search_dirs
@@ -106,9 +109,56 @@ def _check(path: Path, spec: RemoteFile) -> str | None:
     return None
 
 
-def _get(url: str, part: Path, timeout: float) -> None:
-    """Append the rest of ``url`` to ``part`` (HTTP Range); restart when the server ignores the range."""
-    have = part.stat().st_size if part.exists() else 0
+# A file whose size the table does not record still may not grow without bound (the largest recorded
+# size, CIFAR-10's archive, is 170,052,171 bytes).
+_MAX_UNKNOWN_SIZE = 1 << 30
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class _TooLarge(Exception):
+    """The mirror sent more bytes than the file can have; the partial file has been deleted."""
+
+
+def _partial_size(part: Path) -> int:
+    """Bytes already in ``part`` (0 when absent); a symlink or other non-file there is refused, never followed."""
+    try:
+        st = os.lstat(part)
+    except FileNotFoundError:
+        return 0
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise DataError(f"partial download {part} is {kind}; refusing to write through it. Remove it and retry")
+    return st.st_size
+
+
+def _open_part(part: Path, *, append: bool) -> BinaryIO:
+    # O_NOFOLLOW: a symlink planted at the partial path must not redirect our writes elsewhere; O_EXCL
+    # when starting afresh: the file is ours alone, never one that appeared since we looked.
+    flags = os.O_WRONLY | _NOFOLLOW | getattr(os, "O_BINARY", 0)
+    if append:
+        flags |= os.O_APPEND
+    else:
+        part.unlink(missing_ok=True)  # removes a link itself, never its target
+        flags |= os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(part, flags, 0o644)
+    except OSError as e:
+        if e.errno in (errno.EEXIST, errno.ELOOP):
+            raise DataError(f"partial download {part} changed under us (a symlink?); refusing to write through it") from None
+        raise
+    return os.fdopen(fd, "wb")
+
+
+def _get(url: str, part: Path, timeout: float, size: int | None) -> None:
+    """Append the rest of ``url`` to ``part`` (HTTP Range); restart when the server ignores the range.
+
+    Stops reading as soon as more than ``size`` bytes in all (or 1 GiB when ``size`` is unknown) would be on
+    disk: deletes ``part`` and raises :class:`_TooLarge`.
+    """
+    have = _partial_size(part)
+    if size is not None and have > size:  # longer than the file can be: start again
+        part.unlink()
+        have = 0
     headers = {"User-Agent": "cnnkit", **({"Range": f"bytes={have}-"} if have else {})}
     try:
         resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
@@ -117,10 +167,23 @@ def _get(url: str, part: Path, timeout: float) -> None:
             return
         raise
     with resp:
-        mode = "ab" if have and resp.status == 206 else "wb"
-        with open(part, mode) as f:
-            while block := resp.read(_CHUNK):
+        append = bool(have) and resp.status == 206
+        limit = (size if size is not None else _MAX_UNKNOWN_SIZE) - (have if append else 0)
+        expected = f"the expected {size} bytes" if size is not None else f"the limit of {_MAX_UNKNOWN_SIZE} bytes"
+        announced = resp.headers.get("Content-Length")
+        if announced is not None and announced.isdigit() and int(announced) > limit:
+            part.unlink(missing_ok=True)
+            raise _TooLarge(f"announced {int(announced) + (have if append else 0)} bytes, more than {expected}")
+        written = 0
+        with _open_part(part, append=append) as f:
+            while block := resp.read(min(_CHUNK, limit - written + 1)):
+                written += len(block)
+                if written > limit:
+                    break
                 f.write(block)
+        if written > limit:
+            part.unlink(missing_ok=True)
+            raise _TooLarge(f"sent more than {expected}; stopped reading")
 
 
 def fetch_file(spec: RemoteFile, dest_dir: Path, mirrors: list[str] | tuple[str, ...], *, timeout: float = 30.0) -> Path:
@@ -143,8 +206,12 @@ def fetch_file(spec: RemoteFile, dest_dir: Path, mirrors: list[str] | tuple[str,
         url = base.rstrip("/") + "/" + spec.name
         for attempt in range(2):  # a resumed file that fails the check is fetched again from scratch
             try:
-                _get(url, part, timeout)
-            except (urllib.error.URLError, OSError, TimeoutError) as e:
+                _get(url, part, timeout, spec.size)
+            except _TooLarge as e:
+                offline = False
+                errors.append(f"{url}: {e}")
+                break
+            except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as e:
                 if isinstance(e, urllib.error.HTTPError):
                     offline = False
                 reason = getattr(e, "reason", None) or e

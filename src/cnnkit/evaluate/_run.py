@@ -18,15 +18,9 @@ import torch
 
 from ..errors import CnnkitError
 
-__all__ = ["RunData", "load_run_data", "split_batches", "resolve_device"]
+__all__ = ["RunData", "load_run_data", "split_batches"]
 
 SPLITS = ("train", "val", "test")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass

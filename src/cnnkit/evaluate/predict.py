@@ -1,61 +1,113 @@
 """Predict classes for image files and ``.npy`` arrays with a run folder's model.
 
-Inputs are PNG/JPEG files (decoded by Pillow, restricted to those two formats, with the
-decompression-bomb limit as an error: :func:`cnnkit.data.folder.read_image`), ``.npy`` arrays (read with
-``allow_pickle=False``) or folders of them. Each is converted with the preprocessing recorded in
-``model.json`` (:func:`cnnkit.data.apply_preprocessing`), the same code path as the evaluation loaders.
+Inputs are PNG/JPEG files (decoded by :func:`cnnkit.data.folder.read_image`, the training data's decoder),
+BMP/WebP files (Pillow restricted to those two formats), ``.npy`` arrays (:func:`cnnkit.data.load_npy`,
+never unpickled) or folders of them, read recursively (hidden files and folders skipped). Every decoder
+treats Pillow's decompression-bomb limit as an error. Each input is converted with the preprocessing
+recorded in ``model.json`` (:func:`cnnkit.data.apply_preprocessing`), the same code path as the evaluation
+loaders.
 
 ``.npy`` layouts: ``(H, W)``, ``(C, H, W)``, ``(H, W, C)`` with ``C`` in 1/3/4 when the first axis is not
 a channel count, or a batch ``(N, C, H, W)`` (one prediction per item, named ``file.npy[i]``). ``uint8``
 arrays are pixel values 0..255; float arrays must hold values in [0, 1].
+
+An input that cannot be read (missing, unsupported, corrupt, wrong shape) does not stop the others: it
+gets a row with an ``"error"`` and is skipped; only when nothing at all can be read does :func:`predict`
+raise.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ..data import apply_preprocessing, load_npy, read_image
 from ..errors import CnnkitError, DataError
 
-__all__ = ["IMAGE_SUFFIXES", "expand_inputs", "read_input", "load_inputs", "predict"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "OUTPUT_FORMATS",
+    "expand_inputs",
+    "read_input",
+    "load_inputs",
+    "predict",
+    "write_predictions",
+]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _SUFFIXES = IMAGE_SUFFIXES + (".npy",)
+_KINDS = "PNG, JPEG, BMP, WebP or .npy"
+# read_image (the training data's decoder) takes PNG and JPEG; these two are decoded here.
+_OTHER_FORMATS = {".bmp": "BMP", ".webp": "WEBP"}
+_FORMAT_NAMES = {"BMP": "BMP", "WEBP": "WebP"}
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+OUTPUT_FORMATS = (".csv", ".json")
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
-    """Files as given, folders replaced by their PNG/JPEG/.npy files (sorted, not recursive)."""
-    if not inputs:
-        raise CnnkitError("no inputs given: pass image files, .npy files or folders of them")
-    files: list[Path] = []
+def _folder_files(folder: Path, problems: list[tuple[Path, str]]) -> list[Path]:
+    """The supported files under ``folder``, recursively, sorted; unreadable sub-folders go to ``problems``."""
+
+    def on_error(exc: OSError) -> None:
+        problems.append((Path(exc.filename or folder), f"cannot read folder {exc.filename or folder}: {exc.strerror or exc}"))
+
+    found: list[Path] = []
+    # os.walk does not follow symbolic links to folders, so a link cycle cannot loop.
+    for root, dirs, files in os.walk(folder, onerror=on_error):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root) / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in _SUFFIXES]
+    return sorted(found)
+
+
+def _walk(inputs: list[str | Path]) -> Iterator[tuple[Path, str | None]]:
+    """``(file, None)`` for each file to read, or ``(input, why it gives nothing)``."""
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in _SUFFIXES)
-            if not found:
-                raise CnnkitError(f"folder {p} holds no PNG, JPEG or .npy files")
-            files += found
+            problems: list[tuple[Path, str]] = []
+            found = _folder_files(p, problems)
+            yield from problems
+            if not found and not problems:
+                yield p, f"folder {p} holds no {_KINDS} files"
+            for f in found:
+                yield f, None
         elif p.is_file():
             if p.suffix.lower() not in _SUFFIXES:
-                raise CnnkitError(f"unsupported input {p}: expected a PNG, JPEG or .npy file")
-            files.append(p)
+                yield p, f"unsupported input {p}: expected a {_KINDS} file"
+            else:
+                yield p, None
         else:
-            raise CnnkitError(f"input not found: {p}")
+            yield p, f"input not found: {p}"
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Files as given, folders replaced by their supported files (recursively, sorted).
+
+    Raises:
+        CnnkitError: no inputs, or the first input that is missing, unsupported or an empty folder.
+    """
+    if not inputs:
+        raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
+    files: list[Path] = []
+    for path, error in _walk(inputs):
+        if error is not None:
+            raise DataError(error)
+        files.append(path)
     return files
 
 
 def _npy_items(path: Path) -> list[tuple[str, torch.Tensor]]:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(f"unreadable array {path}: {exc} (object arrays are refused; save plain numbers)") from None
-    except (OSError, EOFError) as exc:
-        raise DataError(f"unreadable array {path}: {exc}") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "uif" or arr.dtype.kind == "c":
-        raise DataError(f"unreadable array {path}: expected numbers, found dtype {getattr(arr, 'dtype', type(arr))}")
+    arr = load_npy(path)
+    if arr.dtype.kind not in "uif":
+        raise DataError(f"unreadable array {path}: expected numbers, found dtype {arr.dtype}")
     if arr.dtype != np.uint8:
         if arr.dtype.kind in "ui":
             if arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
@@ -74,80 +126,221 @@ def _npy_items(path: Path) -> list[tuple[str, torch.Tensor]]:
             raise DataError(f"array {path} has shape {arr.shape}: expected (H, W), (C, H, W) or (H, W, C) with C 1 or 3")
         return [(str(path), torch.from_numpy(np.ascontiguousarray(arr)))]
     if arr.ndim == 4:
-        if arr.shape[1] not in (1, 3):
-            raise DataError(f"array {path} has shape {arr.shape}: a batch must be (N, C, H, W) with C 1 or 3")
+        if arr.shape[1] not in (1, 3) or len(arr) == 0:
+            raise DataError(f"array {path} has shape {arr.shape}: a batch must be (N, C, H, W) with N >= 1 and C 1 or 3")
         return [(f"{path}[{i}]", torch.from_numpy(np.ascontiguousarray(arr[i]))) for i in range(len(arr))]
     raise DataError(f"array {path} has shape {arr.shape}: expected 2 to 4 dimensions")
 
 
+def _read_other_image(path: Path) -> torch.Tensor:
+    """A BMP or WebP file as uint8 ``(C, H, W)``, C = 1 for gray files, else 3 (alpha dropped), as
+    :func:`~cnnkit.data.folder.read_image` decodes PNG and JPEG."""
+    fmt = _OTHER_FORMATS[path.suffix.lower()]
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both, as read_image does.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=(fmt,)) as im:
+                gray = im.mode in _GRAY_MODES
+                im.load()
+                arr = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"unreadable image {path}: {e}") from None
+    except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
+        reason = f"not a valid {_FORMAT_NAMES[fmt]} file" if "cannot identify" in str(e) else str(e)
+        raise DataError(f"unreadable image {path}: {reason}") from None
+    x = torch.from_numpy(arr.copy())
+    return x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1).contiguous()
+
+
 def read_input(path: str | Path) -> list[tuple[str, torch.Tensor]]:
     """``[(name, raw (C, H, W) uint8 or float 0..1 tensor)]`` for one file (several for a ``.npy`` batch)."""
-    from ..data.folder import read_image
-
     path = Path(path)
-    if path.suffix.lower() == ".npy":
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
         return _npy_items(path)
+    if suffix in _OTHER_FORMATS:
+        return [(str(path), _read_other_image(path))]
     return [(str(path), read_image(path))]
 
 
-def load_inputs(inputs: list[str | Path], preprocessing: dict[str, Any]) -> tuple[list[str], torch.Tensor]:
-    """Read and convert inputs to one model-input batch ``(N, *input_shape)`` with ``preprocessing``."""
-    from ..data import apply_preprocessing
+def _model_input(name: str, raw: torch.Tensor, preprocessing: dict[str, Any]) -> torch.Tensor:
+    want = tuple(preprocessing.get("input_shape") or ())
+    try:
+        x = apply_preprocessing(raw[None], preprocessing)
+    except CnnkitError as exc:
+        raise DataError(f"input {name}: {exc}") from None
+    except (RuntimeError, ValueError) as exc:
+        raise DataError(f"input {name} (shape {tuple(raw.shape)}) cannot be converted to the model input {want}: {exc}") from None
+    if want and tuple(x.shape[1:]) != want:
+        raise DataError(f"input {name} became shape {tuple(x.shape[1:])}, but the model expects {want}")
+    return x
 
+
+def load_inputs(inputs: list[str | Path], preprocessing: dict[str, Any]) -> tuple[list[str], torch.Tensor]:
+    """Read and convert inputs to one model-input batch ``(N, *input_shape)`` with ``preprocessing``.
+
+    Raises:
+        CnnkitError: the first input that cannot be read or converted.
+    """
     names: list[str] = []
     xs: list[torch.Tensor] = []
-    want = tuple(preprocessing.get("input_shape") or ())
     for path in expand_inputs(inputs):
         for name, raw in read_input(path):
-            try:
-                x = apply_preprocessing(raw[None], preprocessing)
-            except CnnkitError as exc:
-                raise DataError(f"input {name}: {exc}") from None
-            except (RuntimeError, ValueError) as exc:
-                raise DataError(f"input {name} (shape {tuple(raw.shape)}) cannot be converted to the model input {want}: {exc}") from None
-            if want and tuple(x.shape[1:]) != want:
-                raise DataError(f"input {name} became shape {tuple(x.shape[1:])}, but the model expects {want}")
             names.append(name)
-            xs.append(x)
+            xs.append(_model_input(name, raw, preprocessing))
     return names, torch.cat(xs)
+
+
+def _output_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise CnnkitError(
+            f"cannot write predictions to {path}: the format comes from the extension; use a name ending in "
+            f"{' or '.join(OUTPUT_FORMATS)}"
+        )
+    return suffix
+
+
+def _table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        top = r.get("top") or []
+        rows.append({
+            "input": r["input"],
+            "label": top[0]["name"] if top else None,
+            "class": top[0]["class"] if top else None,
+            "probability": top[0]["probability"] if top else None,
+            "top_k": top,
+            "error": r.get("error"),
+        })
+    return rows
+
+
+def write_predictions(results: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write :func:`predict`'s results as a table, one row per input, in the format of ``path``'s extension.
+
+    Columns: ``input``, ``label`` (the top-1 class name), ``class`` (its index), ``probability`` (its
+    probability), ``top_k`` and ``error`` (why the input was skipped; empty otherwise). In ``.csv`` the
+    ``top_k`` cell reads ``name (p); name (p); ...``; in ``.json`` (a list of row objects) it is the list of
+    ``{"class", "name", "probability"}``. The file is replaced atomically.
+
+    Raises:
+        CnnkitError: an extension other than ``.csv`` or ``.json``.
+    """
+    path = Path(path)
+    fmt = _output_format(path)
+    rows = _table_rows(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        if fmt == ".json":
+            json.dump(rows, f, indent=2)
+            f.write("\n")
+        else:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["input", "label", "class", "probability", "top_k", "error"])
+            w.writeheader()
+            for row in rows:
+                w.writerow({
+                    **row,
+                    "top_k": "; ".join(f"{t['name']} ({t['probability']:.4f})" for t in row["top_k"]),
+                    **{k: "" for k in ("label", "class", "probability", "error") if row[k] is None},
+                })
+    os.replace(tmp, path)
+    return path
 
 
 @torch.no_grad()
 def predict(
-    run_dir: str | Path, inputs: list[str | Path], *, top_k: int = 5, batch_size: int = 64, device: str | None = None
+    run_dir: str | Path,
+    inputs: list[str | Path],
+    *,
+    top_k: int = 5,
+    batch_size: int = 64,
+    device: str | None = None,
+    output: str | Path | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Top-``k`` classes with probabilities for each input.
 
+    An input that cannot be read or converted is skipped, not fatal: it gets ``{"input", "error"}`` in the
+    results, and ``on_skip(input, error)`` is called as it happens (the CLI prints it to stderr).
+
+    Args:
+        output: also write the results as a table (:func:`write_predictions`); the extension
+            (``.csv`` or ``.json``) is checked before any input is read.
+
     Returns:
-        ``[{"input": name, "top": [{"class": index, "name": class_name, "probability": p}, ...]}, ...]``,
-        in the order of ``inputs`` (folders expanded in sorted order).
+        ``[{"input": name, "top": [{"class": index, "name": class_name, "probability": p}, ...]}, ...]``
+        (``{"input": name, "error": message}`` for a skipped input), in the order of ``inputs`` with
+        folders expanded in sorted order.
+
+    Raises:
+        CnnkitError: bad arguments, or no input could be read (the message names the first failure).
     """
     from ..runs import load_model
-    from ._run import resolve_device
+    from ..runtime import resolve_device
 
     if top_k < 1:
         raise CnnkitError(f"Expected top_k >= 1. Received: top_k={top_k}")
     if batch_size < 1:
         raise CnnkitError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
+    if output is not None:
+        _output_format(output)
+    if not inputs:
+        raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
-    names, x = load_inputs(inputs, loaded.preprocessing)
     model = loaded.model.eval()
     dev = next(iter(model.parameters()), torch.empty(0)).device
     results: list[dict[str, Any]] = []
-    for i in range(0, len(x), batch_size):
-        logits = model(x[i : i + batch_size].to(dev)).float()
-        probs = torch.softmax(logits, dim=1).cpu()
-        k = min(top_k, probs.shape[1])
-        p, c = probs.topk(k, dim=1)
-        for j in range(len(p)):
-            cls_names = loaded.class_names or [str(n) for n in range(probs.shape[1])]
-            results.append({
-                "input": names[i + j],
-                "top": [
-                    {"class": int(ci), "name": str(cls_names[int(ci)]), "probability": float(pi)}
-                    for pi, ci in zip(p[j], c[j])
-                ],
-            })
+    pending: list[tuple[dict[str, Any], torch.Tensor]] = []
+
+    def skip(name: str, error: str) -> None:
+        results.append({"input": name, "error": error})
+        if on_skip is not None:
+            on_skip(name, error)
+
+    def flush() -> None:
+        if not pending:
+            return
+        probs = torch.softmax(model(torch.cat([x for _, x in pending]).to(dev)).float(), dim=1).cpu()
+        cls_names = loaded.class_names or [str(n) for n in range(probs.shape[1])]
+        p, c = probs.topk(min(top_k, probs.shape[1]), dim=1)
+        for (row, _), pj, cj in zip(pending, p, c):
+            row["top"] = [
+                {"class": int(ci), "name": str(cls_names[int(ci)]), "probability": float(pi)} for pi, ci in zip(pj, cj)
+            ]
+        pending.clear()
+
+    # Streamed in batches: a large folder never sits in memory as one tensor.
+    for path, error in _walk(inputs):
+        if error is not None:
+            skip(str(path), error)
+            continue
+        try:
+            items = read_input(path)
+        except CnnkitError as exc:
+            skip(str(path), str(exc))
+            continue
+        for name, raw in items:
+            try:
+                x = _model_input(name, raw, loaded.preprocessing)
+            except CnnkitError as exc:
+                skip(name, str(exc))
+                continue
+            row: dict[str, Any] = {"input": name}
+            results.append(row)
+            pending.append((row, x))
+            if len(pending) >= batch_size:
+                flush()
+    flush()
+    failed = [r for r in results if "error" in r]
+    if len(failed) == len(results):
+        if len(failed) == 1:
+            raise DataError(failed[0]["error"])
+        raise DataError(f"none of the {len(failed)} inputs could be read; the first: {failed[0]['error']}")
+    if output is not None:
+        write_predictions(results, output)
     return results

@@ -19,14 +19,42 @@ from torch import nn
 
 from ..errors import CnnkitError
 from . import conformal as _cp
-from .calibration import expected_calibration_error, fit_temperature, plot_reliability, reliability_bins
+from .calibration import choose_temperature, expected_calibration_error, reliability_bins
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
-from .plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid
+from ..plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid, plot_reliability
 from .tta import TTA_MODES, tta_log_probs
 
 __all__ = ["collect_outputs", "evaluate_model", "evaluate_run", "format_report"]
 
 _N_ERRORS = 16  # images in the most-confident-errors grid
+HOLDOUT_SEED = 0  # the random half held out for calibration when there is no calibration split
+
+
+def _hold_out(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]], seed: int
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]], np.ndarray]:
+    """Split labelled batches into a seeded random half for calibration (``n // 2`` items) and the rest.
+
+    Returns:
+        ``(calibration batches, evaluation batches, the evaluation items' indices in the original order)``.
+    """
+    xs, ys = [], []
+    for x, y in batches:
+        xs.append(torch.as_tensor(x))
+        ys.append(torch.as_tensor(y).long())
+    n = sum(len(y) for y in ys)
+    if n < 2:
+        raise CnnkitError(f"holding out calibration items needs at least 2 labelled items; the split has {n}")
+    x_all, y_all = torch.cat(xs), torch.cat(ys)
+    perm = np.random.default_rng(seed).permutation(n)
+    cal_idx, eval_idx = np.sort(perm[: n // 2]), np.sort(perm[n // 2 :])
+    bs = max(len(ys[0]), 1)
+
+    def chunks(idx: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        t = torch.from_numpy(idx)
+        return [(x_all[t[i : i + bs]], y_all[t[i : i + bs]]) for i in range(0, len(t), bs)]
+
+    return chunks(cal_idx), chunks(eval_idx), eval_idx
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -90,15 +118,24 @@ def evaluate_model(
     out: str | Path | None = None,
     top_k: int = 5,
     ece_bins: int = 15,
+    calibration_name: str = "calibration data",
+    holdout_seed: int = HOLDOUT_SEED,
 ) -> dict[str, Any]:
     """Evaluate a classifier on ``loader`` (batches of ``(x, y)``, ``x`` already model input).
 
     Args:
         calibration_loader: held-out labelled data (the validation split) for ``temperature_scaling``
-            and ``conformal``; required by either.
+            and ``conformal``. When None and either is asked for, a seeded random half of ``loader``
+            (``n // 2`` items, ``holdout_seed``) is held out for calibration and every metric of the
+            report, coverage included, is measured on the other half only: no item is both fitted on
+            and scored. ``report["calibration"]["note"]`` says which was done.
+        calibration_name: what ``calibration_loader`` is, for that note (``"validation split"``).
         tta: ``"none"``, ``"flip"`` or ``"shift"`` (see :mod:`cnnkit.evaluate.tta`).
         temperature_scaling: fit ``T`` on the calibration data (Guo et al. 2017) and report NLL / ECE /
-            reliability after scaling as well (accuracy is unchanged by ``T``).
+            reliability after scaling as well (accuracy is unchanged by ``T``). ``T = 1`` is kept, with
+            the reason in ``report["temperature_scaled"]["reason"]``, when the calibration data is too
+            small or too clean to fit it or the fit does not lower the held-out NLL
+            (:func:`~cnnkit.evaluate.calibration.choose_temperature`).
         conformal: ``alpha`` for split conformal prediction sets (see :mod:`cnnkit.evaluate.conformal`).
             The sets use the unscaled probabilities: the guarantee does not need calibration, and fitting
             ``T`` on the same data would couple the two.
@@ -119,11 +156,9 @@ def evaluate_model(
     if write_sets and conformal is None:
         raise CnnkitError("write_sets needs conformal=ALPHA (--conformal ALPHA)")
     needs_cal = temperature_scaling or conformal is not None
+    eval_index = None
     if needs_cal and calibration_loader is None:
-        raise CnnkitError(
-            "temperature scaling and conformal prediction need held-out calibration data; this run has no "
-            "validation split: retrain with --set data.val_fraction=0.1"
-        )
+        calibration_loader, loader, eval_index = _hold_out(loader, holdout_seed)
     res = collect_outputs(model, loader, tta=tta)
     z, y = res["logits"], res["labels"]
     num_classes = z.shape[1]
@@ -149,22 +184,41 @@ def evaluate_model(
         "class_names": names,
         "per_class": per_class_metrics(cm, names),
         "confusion_matrix": cm.tolist(),
+        "calibration": None,
         "temperature": None,
         "temperature_scaled": None,
         "conformal": None,
         "files": {},
     }
     cal = collect_outputs(model, calibration_loader, tta=tta, keep_errors=0) if needs_cal else None  # type: ignore[arg-type]
+    if cal is not None:
+        n_cal = int(len(cal["labels"]))
+        if eval_index is not None:
+            measured = "coverage and every other metric" if conformal is not None else "every metric"
+            note = (f"calibrated on {n_cal} held-out {split} items (a seeded random half); "
+                    f"{measured} measured on the other {len(y)}")
+        else:
+            note = f"calibrated on the {n_cal} items of the {calibration_name}"
+        report["calibration"] = {
+            "source": f"held-out half of the {split} split" if eval_index is not None else calibration_name,
+            "n": n_cal,
+            "seed": holdout_seed if eval_index is not None else None,
+            "note": note,
+        }
     scaled_bins = None
     if temperature_scaling and cal is not None:
-        t = fit_temperature(cal["logits"], cal["labels"])
+        choice = choose_temperature(cal["logits"], cal["labels"])
+        t = choice.temperature
         p_t = softmax(z / t)
-        scaled_bins = reliability_bins(p_t, y, ece_bins)
+        if choice.reason is None:
+            scaled_bins = reliability_bins(p_t, y, ece_bins)
         report["temperature"] = t
         report["temperature_scaled"] = {
             "nll": negative_log_likelihood(z / t, y),
             "ece": expected_calibration_error(p_t, y, ece_bins),
-            "n_calibration": int(len(cal["labels"])),
+            "n_calibration": choice.n_calibration,
+            "fitted": choice.fitted,
+            "reason": choice.reason,
         }
     sets = None
     if conformal is not None and cal is not None:
@@ -207,7 +261,8 @@ def evaluate_model(
             for i in range(len(y)):
                 members = np.flatnonzero(sets[i])
                 lines.append(json.dumps({
-                    "index": i,
+                    # the item's index in the split, also when half of it was held out for calibration
+                    "index": int(eval_index[i]) if eval_index is not None else i,
                     "label": int(y[i]),
                     "set": [int(c) for c in members],
                     "names": [names[c] for c in members],
@@ -240,12 +295,15 @@ def evaluate_run(
     ``out`` (default ``RUN_DIR/eval-<split>/``, or ``RUN_DIR/eval-<split>-<data>/`` with ``data``).
 
     The calibration data for ``temperature_scaling`` and ``conformal`` is the run's validation split (held
-    out from training by ``data.val_fraction``); a run trained without one raises :class:`CnnkitError`.
+    out from training by ``data.val_fraction``). A run trained without one (the default ``cnnkit train``)
+    holds out a seeded random half of the evaluated split instead, and reports every metric on the other
+    half (see :func:`evaluate_model`).
     With ``data=NAME`` the model is evaluated on another data set with the same number of classes,
     converted with the model's recorded preprocessing.
     """
     from ..runs import load_model
-    from ._run import load_run_data, resolve_device, split_batches, split_loader
+    from ._run import load_run_data, split_batches, split_loader
+    from ..runtime import resolve_device
 
     if tta not in TTA_MODES:
         raise CnnkitError(f"Unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
@@ -259,7 +317,8 @@ def evaluate_run(
     if temperature_scaling or conformal is not None:
         if split == "val":
             raise CnnkitError("the validation split is the calibration data; evaluate --split test for calibration")
-        cal_loader = split_loader(run, "val")
+        if getattr(run.bundle, "val", None) is not None:
+            cal_loader = split_loader(run, "val")
     batch = int(run.cfg.data.eval_batch_size)
     pre = loaded.preprocessing
     # Another data set gets its own folder, so it does not overwrite the run's own evaluation.
@@ -280,6 +339,7 @@ def evaluate_run(
         out=out,
         top_k=top_k,
         ece_bins=int(run.cfg.eval.ece_bins),
+        calibration_name="validation split",
     )
     report["run_dir"] = str(run_dir)
     report["data"] = run.cfg.data.name
@@ -311,6 +371,11 @@ def format_report(report: dict[str, Any]) -> str:
         head.add_row("NLL after scaling", f"{ts['nll']:.4f}")
         head.add_row("ECE after scaling", f"{ts['ece']:.4f}")
     con.print(head)
+    if report.get("calibration"):
+        con.print(report["calibration"]["note"], markup=False, highlight=False, soft_wrap=True)
+    if (report.get("temperature_scaled") or {}).get("reason"):
+        reason = report["temperature_scaled"]["reason"]
+        con.print(f"temperature scaling kept T=1: {reason}", markup=False, highlight=False, soft_wrap=True)
     pc = Table(title="Per class")
     for col in ("class", "precision", "recall", "F1", "support"):
         pc.add_column(col, justify="left" if col == "class" else "right")

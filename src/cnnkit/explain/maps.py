@@ -3,17 +3,15 @@ maps of a layer for an input (Zeiler & Fergus 2014 visualize both, Fig. 2 and Fi
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .._plotting import save_figure
 from ..errors import CnnkitError
 from .attribution import no_leftover_hooks, resolve_layer
 
-__all__ = ["first_conv_layer", "filter_images", "feature_maps", "plot_filters", "plot_feature_maps"]
+__all__ = ["first_conv_layer", "filter_images", "feature_maps"]
 
 
 def first_conv_layer(model: nn.Module) -> tuple[str, nn.Conv2d]:
@@ -70,57 +68,3 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
     if out.ndim != 4:
         raise CnnkitError(f"layer {name!r} outputs shape {tuple(out.shape)}, not (N, C, H, W) feature maps; choose a conv or pooling layer")
     return name, out
-
-
-def _grid(n: int) -> tuple[int, int]:
-    cols = int(np.ceil(np.sqrt(n)))
-    return int(np.ceil(n / cols)), cols
-
-
-def _plt():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_filters(model: nn.Module, path: str | Path, *, max_filters: int = 64) -> Path:
-    """First-layer kernels as a grid of small images."""
-    name, conv = first_conv_layer(model)
-    imgs = filter_images(conv)[:max_filters]
-    rows, cols = _grid(len(imgs))
-    plt = _plt()
-    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 0.5, 1.1 * rows + 0.7), dpi=100, squeeze=False)
-    try:
-        for ax in axes.ravel():
-            ax.axis("off")
-        for ax, im in zip(axes.ravel(), imgs):
-            a = im[0].numpy() if im.shape[0] == 1 else im.permute(1, 2, 0).numpy()
-            ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-        fig.suptitle(f"{name}: {conv.out_channels} filters {tuple(conv.kernel_size)}"
-                     + (f" (first {max_filters})" if conv.out_channels > max_filters else ""))
-        path = save_figure(fig, path)
-    finally:
-        plt.close(fig)
-    return path
-
-
-def plot_feature_maps(maps: torch.Tensor, path: str | Path, *, title: str = "", max_maps: int = 64) -> Path:
-    """The channels of one ``(C, h, w)`` activation as a grid, each with its own colour scale."""
-    maps = maps[:max_maps]
-    rows, cols = _grid(len(maps))
-    plt = _plt()
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols + 0.5, 1.3 * rows + 0.7), dpi=100, squeeze=False)
-    try:
-        for ax in axes.ravel():
-            ax.axis("off")
-        for ax, m in zip(axes.ravel(), maps):
-            ax.imshow(m.numpy(), cmap="viridis", interpolation="nearest")
-        if title:
-            fig.suptitle(title, fontsize=9)
-        path = save_figure(fig, path)
-    finally:
-        plt.close(fig)
-    return path

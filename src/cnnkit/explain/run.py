@@ -12,8 +12,8 @@ from torch import nn
 
 from ..errors import CnnkitError, did_you_mean
 from .attribution import ATTRIBUTION_METHODS, SIGNED_METHODS, _targets, attribute, last_conv_layer
-from .maps import feature_maps, plot_feature_maps, plot_filters
-from .plots import plot_overlay
+from ..plots import plot_feature_maps, plot_filters, plot_overlay
+from .maps import feature_maps, filter_images, first_conv_layer
 
 __all__ = ["METHODS", "Explanation", "explain_model", "explain", "default_gradcam_layer"]
 
@@ -109,11 +109,12 @@ def explain_model(
     paths: list[Path] = []
     outdir = Path(out) if out is not None else None
     if method == "filters":
-        from .maps import first_conv_layer
-
-        lname, _ = first_conv_layer(model)
+        lname, conv = first_conv_layer(model)
         if outdir is not None:
-            paths.append(plot_filters(model, outdir / "filters.png"))
+            shown = 64
+            caption = f"{lname}: {conv.out_channels} filters {tuple(conv.kernel_size)}"
+            caption += f" (first {shown})" if conv.out_channels > shown else ""
+            paths.append(plot_filters(filter_images(conv)[:shown], outdir / "filters.png", title=caption))
         return Explanation(method, None, None, pred.cpu(), conf.cpu(), lname, paths)
     if method == "feature-maps":
         lname, maps = feature_maps(model, x, layer)
@@ -151,7 +152,7 @@ def explain(
     Grad-CAM's default layer is the registry's ``gradcam_layer`` for the model, else the last Conv2d.
     ``filters`` ignores the inputs and writes ``OUT/filters.png``.
     """
-    from ..evaluate._run import resolve_device
+    from ..runtime import resolve_device
     from ..evaluate.predict import load_inputs
     from ..runs import load_model
 

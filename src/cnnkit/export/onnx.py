@@ -2,6 +2,12 @@
 
 ONNX is the interchange format for serving (onnxruntime, TensorRT, OpenVINO); like safetensors it holds no
 pickled code, so an exported model can be handed to someone else safely.
+
+Opsets: torch's exporter (``dynamo=True``) implements ONNX opset 18 and newer. For an older opset it exports
+18 and asks the ONNX version converter to go down, which works for some models and not others; when it
+fails, torch logs a traceback and keeps opset 18. cnnkit therefore reads the opset back from the written
+file and refuses (one line, file removed) unless it is the one requested; opsets newer than the installed
+``onnx`` package knows are refused before exporting.
 """
 
 from __future__ import annotations
@@ -16,9 +22,54 @@ from typing import Any
 
 import torch
 
+from .._text import safe_text
 from ..errors import CnnkitError
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "NATIVE_OPSET"]
+
+# The oldest opset torch's exporter writes without a version conversion (torch.onnx's TORCHLIB_OPSET).
+NATIVE_OPSET = 18
+# Loggers that narrate (and on a failed opset conversion print a traceback while carrying on); cnnkit
+# checks the outcome itself and reports it in one line.
+_EXPORT_LOGGERS = ("torch.onnx", "torch.export", "onnxscript")
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Any:
+    """Silence the exporter's stdout, warnings and loggers for the duration, then restore them."""
+    loggers = [logging.getLogger(name) for name in _EXPORT_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.CRITICAL + 1)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
+def _check_opset(opset: int | None) -> None:
+    if opset is None:
+        return
+    import onnx.defs
+
+    newest = int(onnx.defs.onnx_opset_version())
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 1:
+        raise CnnkitError(f"Expected --opset to be a positive integer. Received: {opset!r}")
+    if opset > newest:
+        raise CnnkitError(
+            f"opset {opset} is newer than the installed onnx package supports (newest: {newest}); "
+            f"use {NATIVE_OPSET} to {newest}"
+        )
+
+
+def _written_opset(path: Path) -> int | None:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
 def _require(module: str) -> Any:
@@ -41,17 +92,23 @@ def export_onnx(
     Args:
         run_dir: a run folder (``model.json`` + ``model.safetensors``).
         out: the ``.onnx`` path (default ``RUN_DIR/model.onnx``).
-        opset: ONNX opset version (default: the exporter's).
+        opset: ONNX opset version (default: the exporter's, 18). Older than 18 only where the ONNX version
+            converter manages this model; the file written always has the opset reported in the result.
         check: run the exported graph with onnxruntime on random input and compare with PyTorch.
         atol: the largest absolute difference accepted by the check.
 
     Returns:
-        ``{"path", "input_shape", "max_abs_diff"}``.
+        ``{"path", "input_shape", "opset", "max_abs_diff"}``.
+
+    Raises:
+        CnnkitError: a missing package, an opset that cannot be written, any exporter failure (one line),
+            or an exported graph that disagrees with PyTorch.
     """
     from ..runs import load_model
 
     _require("onnx")
     _require("onnxscript")
+    _check_opset(opset)
     loaded = load_model(run_dir)
     model = loaded.model.eval()
     shape = tuple(int(s) for s in loaded.info.get("input_shape") or getattr(model, "input_shape", ()))
@@ -62,9 +119,7 @@ def export_onnx(
     example = torch.randn(2, *shape)
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
     # The exporter narrates every stage on stdout/stderr and warns about torchvision; keep the CLI quiet.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with _quiet_exporter():
         try:
             torch.onnx.export(
                 model,
@@ -77,18 +132,37 @@ def export_onnx(
                 dynamo=True,
             )
         except Exception as exc:  # the exporter raises many types; the user needs the first line
-            raise CnnkitError(f"ONNX export failed for {run_dir}: {str(exc).splitlines()[0]}") from None
-    result: dict[str, Any] = {"path": str(path), "input_shape": list(shape), "max_abs_diff": None}
+            raise CnnkitError(f"ONNX export failed for {run_dir}: {_first_line(exc)}") from None
+    try:
+        written = _written_opset(path)
+    except Exception as exc:  # noqa: BLE001 - whatever the reader raises, the file is unusable
+        path.unlink(missing_ok=True)
+        raise CnnkitError(f"ONNX export failed for {run_dir}: the written file is unreadable ({_first_line(exc)})") from None
+    if opset is not None and written != opset:
+        path.unlink(missing_ok=True)
+        raise CnnkitError(
+            f"opset {opset} is not supported by torch's exporter for this model (it writes opset {NATIVE_OPSET} "
+            f"and newer; converting down to {opset} failed); use --opset {NATIVE_OPSET} or newer"
+        )
+    result: dict[str, Any] = {"path": str(path), "input_shape": list(shape), "opset": written, "max_abs_diff": None}
     if check:
         ort = _require("onnxruntime")
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         x = torch.randn(3, *shape)
         with torch.no_grad():
             expected = model(x)
-        got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        try:
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        except Exception as exc:  # onnxruntime's own error types; one line for the user
+            raise CnnkitError(f"onnxruntime cannot run the exported {path} (opset {written}): {_first_line(exc)}") from None
         diff = float((torch.from_numpy(got) - expected).abs().max())
         result["max_abs_diff"] = diff
         if not diff <= atol:
             raise CnnkitError(f"exported ONNX graph disagrees with PyTorch by {diff:.3g} (> atol {atol}); file kept at {path}")
     (path.with_suffix(".json")).write_text(json.dumps({**loaded.info, "onnx": result}, indent=2))
     return result
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return safe_text(text.splitlines()[0] if text else type(exc).__name__, 300)

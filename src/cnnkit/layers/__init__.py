@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import _torch as _torch  # registers torch's layers
 from . import functional as functional
+from . import losses as losses
 from . import penalties as penalties
 from ._registry import LAYERS as LAYERS
 from ._registry import register_layer as register_layer
@@ -31,6 +32,7 @@ from .global_pool import GlobalAvgPool2d as GlobalAvgPool2d
 from .global_pool import GlobalMaxPool2d as GlobalMaxPool2d
 from .locally_connected import LocallyConnected1d as LocallyConnected1d
 from .locally_connected import LocallyConnected2d as LocallyConnected2d
+from .losses import LOSSES as LOSSES
 from .norm import GlobalResponseNorm as GlobalResponseNorm
 from .penalties import elastic_net_penalty as elastic_net_penalty
 from .penalties import l1_penalty as l1_penalty
@@ -45,10 +47,10 @@ from .stochastic_pool import StochasticPool2d as StochasticPool2d
 from .unpool import Unpool2d as Unpool2d
 
 __all__ = [
-    "LAYERS", "AbsTanh", "AttentionPool", "BlurPool2d", "ChannelMaxPool2d", "DepthwiseSeparableConv1d",
+    "LAYERS", "LOSSES", "AbsTanh", "AttentionPool", "BlurPool2d", "ChannelMaxPool2d", "DepthwiseSeparableConv1d",
     "DepthwiseSeparableConv2d", "DropConnectConv2d", "DropConnectLinear", "GlobalAvgPool2d", "GlobalMaxPool2d",
     "GlobalResponseNorm", "LocallyConnected1d", "LocallyConnected2d", "LpPool2d", "MaxBlurPool2d", "MaxNorm",
     "MixedPool2d", "MultiDilationConv2d", "RoIPool", "ScaledTanh", "SoftmaxPool2d", "SpatialPyramidPool2d",
     "StochasticPool2d", "Unpool2d", "UpsampleConv2d", "apply_max_norm", "conv_output_size",
-    "elastic_net_penalty", "functional", "l1_penalty", "l2_penalty", "penalties", "register_layer", "snake_case",
+    "elastic_net_penalty", "functional", "l1_penalty", "l2_penalty", "losses", "penalties", "register_layer", "snake_case",
 ]

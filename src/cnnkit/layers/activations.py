@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_real
+from .._checks import check_real
 from ._registry import register_layer
 
 __all__ = ["AbsTanh", "ScaledTanh", "abs_tanh", "scaled_tanh"]

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._checks import check_int
+from .._checks import check_int
 from ._registry import register_layer
 
 __all__ = ["AttentionPool"]

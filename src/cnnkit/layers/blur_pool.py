@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._checks import check_choice, check_int, to_pair
+from .._checks import check_choice, check_int, to_pair
 from ._registry import register_layer
 
 __all__ = ["BlurPool2d", "MaxBlurPool2d", "binomial_filter2d", "blur_pool2d", "max_blur_pool2d"]

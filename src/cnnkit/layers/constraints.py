@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_real
+from .._checks import check_real
 from .locally_connected import LocallyConnected2d
 
 __all__ = ["MaxNorm", "apply_max_norm", "neuron_weight_view"]

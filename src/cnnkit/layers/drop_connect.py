@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_prob
+from .._checks import check_prob
 from ._registry import register_layer
 
 __all__ = ["DropConnectConv2d", "DropConnectLinear", "drop_connect"]

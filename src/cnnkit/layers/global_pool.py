@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ._checks import check_int
+from .._checks import check_int
 from ._registry import register_layer
 
 __all__ = ["ChannelMaxPool2d", "GlobalAvgPool2d", "GlobalMaxPool2d", "channel_max_pool2d",

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_int, to_pair
+from .._checks import check_int, to_pair
 from ._registry import register_layer
 from .shape import conv_output_size
 

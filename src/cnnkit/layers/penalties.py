@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from ._checks import check_real
+from .._checks import check_real
 
 __all__ = ["elastic_net_penalty", "l1_penalty", "l2_penalty"]
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_real, to_pair
+from .._checks import check_real, to_pair
 from ._registry import register_layer
 
 __all__ = ["RoIPool", "roi_pool"]

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._checks import check_choice, check_int
+from .._checks import check_choice, check_int
 from ._registry import register_layer
 
 __all__ = ["SpatialPyramidPool2d", "spatial_pyramid_pool2d"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ._checks import to_pair
+from .._checks import to_pair
 from ._registry import register_layer
 
 __all__ = ["Unpool2d", "unpool2d"]

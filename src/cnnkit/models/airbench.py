@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import FeatureHeadModel, check_positive_int, set_input_shape
+from .._checks import check_int
+from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 
 __all__ = ["AirbenchNet", "ConvGroup", "FrozenScaleBatchNorm2d", "airbench_fmnist"]
@@ -178,12 +179,12 @@ class AirbenchNet(FeatureHeadModel):
         image_size: int = 28,
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("whiten_kernel_size", whiten_kernel_size)
-        check_positive_int("whiten_stride", whiten_stride)
-        check_positive_int("whiten_padding", whiten_padding, minimum=0)
-        check_positive_int("image_size", image_size)
+        check_int(num_classes, "num_classes")
+        check_int(in_channels, "in_channels")
+        check_int(whiten_kernel_size, "whiten_kernel_size")
+        check_int(whiten_stride, "whiten_stride")
+        check_int(whiten_padding, "whiten_padding", 0)
+        check_int(image_size, "image_size")
         widths = tuple(widths)
         if len(widths) != 3 or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
             raise ConfigError(f"Expected widths to be three positive integers. Received: widths={widths!r}")

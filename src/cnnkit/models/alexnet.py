@@ -14,13 +14,8 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from ._common import (
-    FeatureHeadModel,
-    check_choice,
-    check_positive_int,
-    check_probability,
-    set_input_shape,
-)
+from .._checks import check_choice, check_int, check_prob
+from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 
 __all__ = ["AlexNet", "alexnet"]
@@ -79,10 +74,10 @@ class AlexNet(FeatureHeadModel):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        check_choice("variant", variant, ("krizhevsky2012", "single_tower"))
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
-        check_probability("dropout", dropout)
+        check_choice(variant, "variant", ("krizhevsky2012", "single_tower"))
+        check_int(num_classes, "num_classes")
+        check_int(in_channels, "in_channels")
+        check_prob(dropout, "dropout")
         self.variant = variant
         self.num_classes = num_classes
 

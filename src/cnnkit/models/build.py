@@ -3,6 +3,11 @@
 ``{"name": "resnet18", "num_classes": 10}`` calls the registered builder; ``{"spec": "path.yaml"}`` (or an
 inline spec dict) builds a :class:`~cnnkit.models.spec.SpecModel`. Unknown builder arguments are rejected
 with a close-match suggestion, since a misspelt ``num_clases`` must not silently fall back to 1000.
+
+Sizes are bounded before anything is allocated (:mod:`cnnkit.models._limits`): ``num_classes``,
+``in_channels`` and the input size against fixed bounds, then the model is built on the ``meta`` device and
+refused when its weights exceed ``$CNNKIT_MAX_PARAMS`` (default 500 million). With ``spec_root`` (a received
+run folder) a spec path may only name a file inside that folder.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..errors import ConfigError, did_you_mean
+from . import _limits
 from ._registry import MODELS, model_info
 from .spec import build_from_spec, load_spec
 
@@ -31,7 +38,9 @@ def _as_dict(cfg: Any) -> dict[str, Any]:
     return dict(cfg)
 
 
-def build_model(cfg: Any, *, num_classes: int | None = None, in_channels: int | None = None) -> nn.Module:
+def build_model(
+    cfg: Any, *, num_classes: int | None = None, in_channels: int | None = None, spec_root: str | Path | None = None
+) -> nn.Module:
     """Build a model from ``{"name": str, **builder_kwargs}`` or ``{"spec": path_or_dict}``.
 
     Args:
@@ -40,13 +49,17 @@ def build_model(cfg: Any, *, num_classes: int | None = None, in_channels: int | 
             For a spec, checked against the spec's output size instead (as is a ``num_classes`` key next to
             ``spec``).
         in_channels: Likewise; for a spec, checked against the spec's input channels.
+        spec_root: The folder ``cfg`` came from when it was received (a run folder's ``model.json``): a
+            spec path is then resolved relative to it and refused, without being read, unless it names a
+            file inside it after resolving symlinks.
 
     Returns:
         The model, always with ``model.input_shape`` (the input shape without batch).
 
     Raises:
         ConfigError: neither or both of ``name``/``spec``; unknown builder arguments (with suggestions);
-            a spec that does not match the dataset.
+            a spec that does not match the dataset; sizes over the bounds (see the module docstring); a
+            spec path outside ``spec_root``.
     """
     cfg = _as_dict(cfg)
     has_name, has_spec = cfg.get("name") is not None, cfg.get("spec") is not None
@@ -63,7 +76,10 @@ def build_model(cfg: Any, *, num_classes: int | None = None, in_channels: int | 
             )
         num_classes = cfg.get("num_classes", num_classes)
         in_channels = cfg.get("in_channels", in_channels)
-        model = build_from_spec(cfg["spec"])
+        spec = cfg["spec"]
+        if spec_root is not None and not isinstance(spec, Mapping):
+            spec = _confined_spec_path(spec, Path(spec_root))
+        model = build_from_spec(spec)
         if in_channels is not None and model.input_shape[0] != in_channels:
             raise ConfigError(
                 f"The model spec expects {model.input_shape[0]} input channels but the data has {in_channels}"
@@ -86,9 +102,19 @@ def build_model(cfg: Any, *, num_classes: int | None = None, in_channels: int | 
     for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is not None and key not in cfg and (key in params or var_kw):
             cfg[key] = value
+    _limits.check_size("num_classes", cfg.get("num_classes"), _limits.MAX_NUM_CLASSES)
+    _limits.check_size("in_channels", cfg.get("in_channels"), _limits.MAX_IN_CHANNELS)
     try:
+        # On the meta device tensors have shapes but no storage: the weight count is known before a byte
+        # is allocated. fork_rng: the probe must not move the random state the real build draws from.
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            probe = builder(**cfg)
+        _limits.check_weights(_limits.count_weights(probe), f"model {name!r}")
+        del probe
         model = builder(**cfg)
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
         raise ConfigError(f"model {name!r}: {exc}") from None
     if not hasattr(model, "input_shape"):
         shape = tuple(model_info(name)["input_size"])
@@ -96,6 +122,25 @@ def build_model(cfg: Any, *, num_classes: int | None = None, in_channels: int | 
             shape = (int(cfg["in_channels"]), *shape[1:])
         model.input_shape = shape
     return model
+
+
+def _confined_spec_path(spec: Any, root: Path) -> Path:
+    """``spec`` (a path string from received metadata) resolved inside ``root``, or a refusal.
+
+    Nothing is read before the check, and the message names the path (sanitised), never file content.
+    """
+    from .._text import safe_text
+
+    if not isinstance(spec, (str, Path)):
+        raise ConfigError(f"Expected the model spec to be a mapping or a file name. Received: {type(spec).__name__}")
+    base = root.resolve()
+    target = (base / spec).resolve()  # an absolute spec replaces base; '..' and symlinks resolved here
+    if not target.is_relative_to(base) or not target.is_file():
+        raise ConfigError(
+            f"the model spec {safe_text(repr(str(spec)), 120)} is not a file inside the run folder {safe_text(root, 120)}; "
+            "refused without reading it (a run folder's model.json must inline its spec as a mapping)"
+        )
+    return target
 
 
 def model_config_for_json(cfg: Any) -> dict[str, Any]:

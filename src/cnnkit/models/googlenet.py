@@ -14,7 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import check_positive_int, check_probability, set_input_shape
+from .._checks import check_int, check_prob
+from ._common import set_input_shape
 from ._registry import register_model
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "Inception", "googlenet", "INCEPTION_TABLE"]
@@ -171,10 +172,10 @@ class GoogLeNet(nn.Module):
         dropout_aux: float = 0.7,
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
-        check_probability("dropout", dropout)
-        check_probability("dropout_aux", dropout_aux)
+        check_int(num_classes, "num_classes")
+        check_int(in_channels, "in_channels")
+        check_prob(dropout, "dropout")
+        check_prob(dropout_aux, "dropout_aux")
         self.num_classes = num_classes
         self.aux_logits = aux_logits
 

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._common import FeatureHeadModel, check_choice, check_positive_int, set_input_shape
+from .._checks import check_choice, check_int
+from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 
 __all__ = ["LeNet5", "lenet5", "C3_CONNECTIONS"]
@@ -227,9 +228,9 @@ class LeNet5(FeatureHeadModel):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        check_choice("variant", variant, ("lecun1998", "modern"))
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        check_choice(variant, "variant", ("lecun1998", "modern"))
+        check_int(num_classes, "num_classes")
+        check_int(in_channels, "in_channels")
         self.variant = variant
         self.num_classes = num_classes
 

@@ -12,7 +12,8 @@ from collections import OrderedDict
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import FeatureHeadModel, check_positive_int, set_input_shape
+from .._checks import check_int
+from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 
 __all__ = ["MobileNetV1", "mobilenet_v1", "MOBILENET_V1_TABLE"]
@@ -87,8 +88,8 @@ class MobileNetV1(FeatureHeadModel):
 
     def __init__(self, *, num_classes: int = 1000, in_channels: int = 3, width_multiplier: float = 1.0) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        check_int(num_classes, "num_classes")
+        check_int(in_channels, "in_channels")
         alpha = width_multiplier
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 < float(alpha) <= 1.0:
             raise ConfigError(f"Expected 0 < width_multiplier <= 1. Received: width_multiplier={alpha!r}")
@@ -144,6 +145,6 @@ def mobilenet_v1(
 
     ``resolution`` is R = 224 rho; it sets ``model.input_shape`` (what the training engine resizes to).
     """
-    check_positive_int("resolution", resolution, minimum=32)
+    check_int(resolution, "resolution", 32)
     model = MobileNetV1(num_classes=num_classes, in_channels=in_channels, width_multiplier=width_multiplier)
     return set_input_shape(model, (in_channels, resolution, resolution))

@@ -11,12 +11,8 @@ from collections import OrderedDict
 
 from torch import Tensor, nn
 
-from ._common import (
-    FeatureHeadModel,
-    check_positive_int,
-    check_probability,
-    set_input_shape,
-)
+from .._checks import check_int, check_prob
+from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 
 __all__ = ["NiN", "nin"]
@@ -78,9 +74,9 @@ class NiN(FeatureHeadModel):
 
     def __init__(self, *, num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
-        check_probability("dropout", dropout)
+        check_int(num_classes, "num_classes")
+        check_int(in_channels, "in_channels")
+        check_prob(dropout, "dropout")
         self.num_classes = num_classes
         self.features = nn.Sequential(
             OrderedDict(

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import FeatureHeadModel, check_choice, check_positive_int, set_input_shape
+from .._checks import check_choice, check_int
+from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 
 __all__ = [
@@ -183,12 +184,12 @@ class ResNet(FeatureHeadModel):
         stride_in_1x1: bool = True,
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        check_int(num_classes, "num_classes")
+        check_int(in_channels, "in_channels")
         if len(layers) != 4:
             raise ConfigError(f"Expected 4 stages of blocks. Received: layers={tuple(layers)!r}")
         for n in layers:
-            check_positive_int("blocks per stage", n)
+            check_int(n, "blocks per stage")
         self.num_classes = num_classes
         self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)  # (B, 64, 112, 112)
         self.bn1 = nn.BatchNorm2d(64)
@@ -259,9 +260,9 @@ class CifarResNet(FeatureHeadModel):
         self, *, depth: int = 20, num_classes: int = 10, in_channels: int = 3, shortcut: Literal["A", "B"] = "A"
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
-        check_choice("shortcut", shortcut, ("A", "B"))
+        check_int(num_classes, "num_classes")
+        check_int(in_channels, "in_channels")
+        check_choice(shortcut, "shortcut", ("A", "B"))
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
             raise ConfigError(f"Expected depth = 6n + 2 with n >= 1 (20, 32, 44, 56, 110). Received: depth={depth!r}")
         n = (depth - 2) // 6

@@ -41,8 +41,10 @@ import torch
 import yaml
 from torch import nn
 
+from .._text import safe_text
 from ..errors import ConfigError, UnknownNameError, did_you_mean
 from ..layers._registry import LAYERS
+from . import _limits
 from ._common import FeatureHeadModel
 
 __all__ = ["SpecModel", "Residual", "Parallel", "load_spec", "build_from_spec"]
@@ -55,6 +57,8 @@ _CHANNEL_ARGS = ("in_channels", "num_features", "num_channels", "channels", "dim
 _LAST_DIM_ARGS = ("in_features", "input_size")
 # Where forward_features ends: after the last of these at the top level (see SpecModel).
 _SPLIT_RE = re.compile(r"((?<!un)pool|flatten)")
+# A spec is a screenful of YAML; a file far larger is not one, and is not read into memory.
+_MAX_SPEC_BYTES = 1 << 20
 
 
 class Residual(nn.Module):
@@ -149,10 +153,15 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         path = Path(spec)
         if not path.is_file():
             raise ConfigError(f"Model spec file not found: {str(path)!r}")
+        if path.stat().st_size > _MAX_SPEC_BYTES:
+            raise ConfigError(f"Model spec {str(path)!r} is larger than {_MAX_SPEC_BYTES:,} bytes; it is not a model spec")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"Model spec {str(path)!r} is not UTF-8 text") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"Model spec {str(path)!r} is not valid YAML: {exc}") from None
+            # The parser quotes the offending line: file content, so sanitised and cut short.
+            raise ConfigError(f"Model spec {str(path)!r} is not valid YAML: {safe_text(exc, 300)}") from None
         where = f"model spec {str(path)!r}"
     else:
         data = spec
@@ -175,6 +184,7 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     ):
         raise ConfigError(f"Expected {where} 'input' to be a list of positive ints (C, H, W without batch). Received: {shape!r}")
     data["input"] = [int(v) for v in shape]
+    _limits.check_input_shape(data["input"], f"{where} 'input'")
     if not isinstance(data["layers"], list) or not data["layers"]:
         raise ConfigError(f"Expected {where} 'layers' to be a non-empty list. Received: {data['layers']!r}")
     return data
@@ -199,9 +209,10 @@ def build_from_spec(spec: str | Path | Mapping[str, Any]) -> SpecModel:
     x = torch.rand(2, *data["input"], generator=torch.Generator().manual_seed(0))
     modules: list[nn.Module] = []
     names: list[str] = []
+    budget = _Budget()
     with torch.no_grad():
         for i, item in enumerate(data["layers"]):
-            module, x, name = _build_item(item, x, str(i))
+            module, x, name = _build_item(item, x, str(i), budget)
             modules.append(module)
             names.append(name)
     split = max((i for i, n in enumerate(names) if _SPLIT_RE.search(n)), default=len(modules) - 1)
@@ -226,17 +237,41 @@ def _fmt_shape(x: torch.Tensor) -> str:
     return "(" + ", ".join(["B", *(str(s) for s in x.shape[1:])]) + ")"
 
 
-def _build_list(items: Any, x: torch.Tensor, path: str) -> tuple[nn.Sequential, torch.Tensor]:
+class _Budget:
+    """The weights a spec's layers hold so far, checked against the limit before each real allocation."""
+
+    def __init__(self) -> None:
+        self.weights = 0
+
+    def add(self, probe: nn.Module, label: str) -> None:
+        self.weights += _limits.count_weights(probe)
+        _limits.check_weights(self.weights, f"the model spec up to {label}")
+
+
+def _probe_output(probe: nn.Module, x: torch.Tensor, label: str) -> None:
+    """Bound the layer's output size by running the meta copy; layers without meta support
+    (``.item()``, custom kernels) skip the check, since their outputs are no larger than their weights
+    or their input."""
+    probe.eval()
+    try:
+        y = probe(x.to("meta"))
+    except Exception:  # noqa: BLE001 - any failure here is reported by the real forward below
+        return
+    if isinstance(y, torch.Tensor):
+        _limits.check_activation(y, label)
+
+
+def _build_list(items: Any, x: torch.Tensor, path: str, budget: _Budget) -> tuple[nn.Sequential, torch.Tensor]:
     if not isinstance(items, list) or not items:
         raise ConfigError(f"layer {path}: expected a non-empty list of layers. Received: {items!r}")
     seq = nn.Sequential()
     for j, item in enumerate(items):
-        module, x, _ = _build_item(item, x, f"{path}.{j}")
+        module, x, _ = _build_item(item, x, f"{path}.{j}", budget)
         seq.add_module(str(j), module)
     return seq, x
 
 
-def _build_item(item: Any, x: torch.Tensor, path: str) -> tuple[nn.Module, torch.Tensor, str]:
+def _build_item(item: Any, x: torch.Tensor, path: str, budget: _Budget) -> tuple[nn.Module, torch.Tensor, str]:
     """Build one spec entry at ``path`` for input ``x``; returns (module, its output, entry name)."""
     if not isinstance(item, Mapping) or len(item) != 1:
         raise ConfigError(
@@ -249,7 +284,7 @@ def _build_item(item: Any, x: torch.Tensor, path: str) -> tuple[nn.Module, torch
         raise ConfigError(f"layer {path} {name}: expected a mapping of arguments. Received: {kwargs!r}")
     kwargs = dict(kwargs)
     if name in _BLOCK_KEYS:
-        return (*_build_block(str(name), kwargs, x, path), str(name))
+        return (*_build_block(str(name), kwargs, x, path, budget), str(name))
     try:
         cls = LAYERS.get(str(name))
     except UnknownNameError as exc:
@@ -258,7 +293,18 @@ def _build_item(item: Any, x: torch.Tensor, path: str) -> tuple[nn.Module, torch
     _check_ndim(cls, x, label)
     _infer_args(cls, kwargs, x)
     try:
+        # Built on the meta device first (shapes, no storage): its weights and output size are bounded
+        # before the real layer allocates anything. fork_rng: the probe must not move the random state
+        # the real layer is initialised from.
+        with torch.random.fork_rng(devices=[]):
+            with torch.device("meta"):
+                probe = cls(**kwargs)
+            budget.add(probe, label)
+            _probe_output(probe, x, label)
+        del probe
         module = cls(**kwargs)
+    except ConfigError:
+        raise
     except TypeError as exc:
         raise ConfigError(f"{label}: {_explain_type_error(cls, kwargs, exc)}") from None
     except ValueError as exc:
@@ -273,7 +319,9 @@ def _build_item(item: Any, x: torch.Tensor, path: str) -> tuple[nn.Module, torch
     return module, y, str(name)
 
 
-def _build_block(name: str, kwargs: dict[str, Any], x: torch.Tensor, path: str) -> tuple[nn.Module, torch.Tensor]:
+def _build_block(
+    name: str, kwargs: dict[str, Any], x: torch.Tensor, path: str, budget: _Budget
+) -> tuple[nn.Module, torch.Tensor]:
     allowed = _BLOCK_KEYS[name]
     for key in kwargs:
         if key not in allowed:
@@ -281,11 +329,11 @@ def _build_block(name: str, kwargs: dict[str, Any], x: torch.Tensor, path: str) 
     if name == "residual":
         if "layers" not in kwargs:
             raise ConfigError(f"layer {path} residual: missing key 'layers'")
-        body, y = _build_list(kwargs["layers"], x, f"{path}.layers")
+        body, y = _build_list(kwargs["layers"], x, f"{path}.layers", budget)
         shortcut = None
         s = x
         if kwargs.get("shortcut") is not None:
-            shortcut, s = _build_list(kwargs["shortcut"], x, f"{path}.shortcut")
+            shortcut, s = _build_list(kwargs["shortcut"], x, f"{path}.shortcut", budget)
         if s.shape != y.shape:
             what = "the shortcut gives" if shortcut is not None else "the identity shortcut gives"
             hint = "" if shortcut is not None else " (add a 'shortcut' list, e.g. a 1x1 conv2d with the same stride)"
@@ -303,7 +351,7 @@ def _build_block(name: str, kwargs: dict[str, Any], x: torch.Tensor, path: str) 
     built: list[nn.Module] = []
     outs: list[torch.Tensor] = []
     for b, branch in enumerate(branches):
-        seq, y = _build_list(branch, x, f"{path}.branches.{b}")
+        seq, y = _build_list(branch, x, f"{path}.branches.{b}", budget)
         built.append(seq)
         outs.append(y)
     shapes = [_fmt_shape(o) for o in outs]

@@ -12,12 +12,8 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ._common import (
-    FeatureHeadModel,
-    check_positive_int,
-    check_probability,
-    set_input_shape,
-)
+from .._checks import check_int, check_prob
+from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 
 __all__ = ["VGG", "vgg11", "vgg16", "VGG_CONFIGS"]
@@ -91,10 +87,10 @@ class VGG(FeatureHeadModel):
         hidden_features: int = 4096,
     ) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("hidden_features", hidden_features)
-        check_positive_int("in_channels", in_channels)
-        check_probability("dropout", dropout)
+        check_int(num_classes, "num_classes")
+        check_int(hidden_features, "hidden_features")
+        check_int(in_channels, "in_channels")
+        check_prob(dropout, "dropout")
         widths = [v for v in cfg if v != "M"]
         if not widths or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in widths):
             raise ConfigError(f"Expected cfg to hold positive conv widths and 'M'. Received: cfg={list(cfg)!r}")

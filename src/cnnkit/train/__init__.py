@@ -16,7 +16,7 @@ from .optim import build_optimizer as build_optimizer
 from .optim import param_groups as param_groups
 from .regularizers import max_norm_ as max_norm_
 from .regularizers import penalty_loss as penalty_loss
-from .runtime import physical_cores as physical_cores
+from ..runtime import physical_cores as physical_cores
 from .schedules import SCHEDULES as SCHEDULES
 from .schedules import build_schedule as build_schedule
 from .signals import RESUMABLE_EXIT_CODE as RESUMABLE_EXIT_CODE

@@ -82,39 +82,57 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Atomically write a checkpoint folder (replacing an existing one of the same name)."""
+    """Atomically write a checkpoint folder (replacing an existing one of the same name).
+
+    A failed write (``OSError``: disk full, read-only folder) is re-raised after removing the temporary
+    folder, so the checkpoints already there stay as they were and nothing half-written is left behind.
+    """
     from safetensors.torch import save
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     # safetensors refuses tensors that share storage (tied weights, views): give each its own contiguous copy.
     flat = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     blob = save(flat)
     meta_bytes = json.dumps({"format": CHECKPOINT_FORMAT, **meta}).encode("utf-8")
-    marker = {
-        "format": CHECKPOINT_FORMAT,
-        "files": {
-            _TENSORS: {"sha256": _write_file(tmp / _TENSORS, blob), "bytes": len(blob)},
-            _META: {"sha256": _write_file(tmp / _META, meta_bytes), "bytes": len(meta_bytes)},
-        },
-    }
-    _write_file(tmp / _MARKER, json.dumps(marker).encode("utf-8"))  # last: its presence means "complete"
-    _fsync_dir(tmp)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        marker = {
+            "format": CHECKPOINT_FORMAT,
+            "files": {
+                _TENSORS: {"sha256": _write_file(tmp / _TENSORS, blob), "bytes": len(blob)},
+                _META: {"sha256": _write_file(tmp / _META, meta_bytes), "bytes": len(meta_bytes)},
+            },
+        }
+        _write_file(tmp / _MARKER, json.dumps(marker).encode("utf-8"))  # last: its presence means "complete"
+        _fsync_dir(tmp)
+        _swap_into_place(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _swap_into_place(tmp: Path, folder: Path) -> None:
+    """Rename ``tmp`` to ``folder``; an existing ``folder`` is set aside first and put back if the rename fails."""
     trash = None
     if folder.exists():
         trash = folder.parent / f".{folder.name}.old-{os.getpid()}"
         if trash.exists():
             shutil.rmtree(trash)
         os.replace(folder, trash)
-    os.replace(tmp, folder)
+    try:
+        os.replace(tmp, folder)
+    except BaseException:
+        if trash is not None:
+            os.replace(trash, folder)
+        raise
     _fsync_dir(folder.parent)
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
-    return folder
 
 
 def read_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:

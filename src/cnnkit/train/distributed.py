@@ -9,12 +9,39 @@ rank 0 of 1.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "shutdown_distributed", "all_reduce_sum", "broadcast_str", "barrier", "all_gather_tensor"]
+from ..errors import CnnkitError
+
+__all__ = [
+    "DistInfo",
+    "OtherRankFailed",
+    "init_distributed",
+    "shutdown_distributed",
+    "all_reduce_sum",
+    "broadcast_str",
+    "barrier",
+    "all_gather_tensor",
+    "run_on_main",
+]
+
+T = TypeVar("T")
+
+
+class OtherRankFailed(CnnkitError):
+    """Raised on the ranks other than 0 when rank 0 failed at something all ranks wait on (rank 0 says why).
+
+    ``rank`` tells the command line not to repeat a message that rank 0 prints.
+    """
+
+    def __init__(self, message: str, rank: int) -> None:
+        super().__init__(message)
+        self.rank = rank
 
 
 @dataclass
@@ -87,3 +114,28 @@ def broadcast_str(text: str | None, info: DistInfo, device: torch.device) -> str
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def run_on_main(fn: Callable[[], T], info: DistInfo, device: torch.device) -> T | None:
+    """``fn()`` on rank 0 only (a run-folder write); every rank then learns whether it failed.
+
+    A :class:`CnnkitError` on rank 0 (disk full, read-only folder) is raised there, and
+    :class:`OtherRankFailed` on the other ranks, so that no rank waits forever in a later collective for
+    one that has gone. Also a barrier. One process: just ``fn()``.
+    """
+    if not info.enabled:
+        return fn()
+    error: CnnkitError | None = None
+    result = None
+    if info.is_main:
+        try:
+            result = fn()
+        except CnnkitError as exc:
+            error = exc
+    flag = torch.tensor([0.0 if error is None else 1.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.SUM)
+    if error is not None:
+        raise error
+    if flag.item() > 0:
+        raise OtherRankFailed("rank 0 could not write the run folder (its message says why)", info.rank)
+    return result

@@ -1,4 +1,4 @@
-"""Batches from any loader, and test-time augmentation."""
+"""Batches from any loader (test-time augmentation has one home: :mod:`cnnkit.evaluate.tta`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+
+from ..evaluate.tta import tta_logits
 
 __all__ = ["epoch_batches", "tta_logits"]
 
@@ -28,26 +28,3 @@ def epoch_batches(loader: Any, epoch: int, start_step: int = 0) -> Iterator[tupl
     for i, batch in enumerate(loader):
         if i >= start_step:
             yield batch[0], batch[1]
-
-
-def tta_logits(model: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
-    """Test-time augmentation: average logits over flips (``flip``) and also 1-pixel shifts (``shift``).
-
-    As in airbench: the horizontal mirror, and for ``shift`` the two diagonal 1-pixel translations (reflect
-    padding) of the image and of its mirror, weighted half as much as the unshifted pair.
-    """
-    logits = model(x)
-    if mode == "none" or x.ndim != 4:
-        return logits
-    flipped = x.flip(-1)
-    out = 0.5 * (logits + model(flipped))
-    if mode == "flip":
-        return out
-    pad = F.pad(torch.cat([x, flipped]), (1, 1, 1, 1), mode="reflect")
-    h, w = x.shape[-2:]
-    up_left = model(pad[..., :h, :w])
-    down_right = model(pad[..., 2 : 2 + h, 2 : 2 + w])
-    b = x.shape[0]
-    shifted = (up_left[:b] + up_left[b:] + down_right[:b] + down_right[b:]) / 4
-    return 0.5 * out + 0.5 * shifted
-

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +22,22 @@ import torch
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
 from ..errors import CnnkitError
-from ..runs import atomic_write_text, check_run_dir, environment_info, make_run_dir
-from .distributed import DistInfo, barrier, broadcast_str, init_distributed, shutdown_distributed
+from ..runs import RUN_MARKER, atomic_write_text, check_run_dir, environment_info, is_run_dir, make_run_dir, read_json
+from . import checkpoint as ckpt
+from .distributed import DistInfo, broadcast_str, init_distributed, run_on_main, shutdown_distributed
 from .progress import Progress
-from .runtime import resolve_device, setup_runtime
+from ..runtime import resolve_device, setup_runtime
 from .trainer import Trainer
 from .transfer import format_init_report, load_matching_weights
 
 __all__ = ["fit", "resolve_run_dir"]
 
-# Keys that may differ between a run's saved config and the one given with --resume.
-_RESUME_FREE = {"name", "train.epochs", "train.threads", "train.device", "train.tensorboard", "train.log_every"}
+# Keys that may differ between a run's saved config and the one given with --resume: none of them changes
+# what a training step computes (train.epochs lengthens or shortens the run).
+_RESUME_FREE = {
+    "name", "train.epochs", "train.threads", "train.device", "train.tensorboard", "train.log_every",
+    "train.checkpoint.every_epochs", "train.checkpoint.every_steps", "train.checkpoint.keep_last",
+}
 
 
 def _process_seconds() -> float | None:
@@ -55,27 +63,112 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def resolve_run_dir(resume: str | Path) -> Path:
-    """The run folder for ``--resume``: the folder itself, or the parent of its checkpoints."""
+    """The run folder for ``--resume``: the folder itself, or the parent of its checkpoints.
+
+    A folder cnnkit created (``.cnnkit-run`` marker) whose run stopped before its first checkpoint qualifies
+    too: :func:`fit` then starts it again from the beginning.
+    """
     path = Path(resume)
     for cand in (path, path.parent, path.parent.parent):
-        if (cand / "config.yaml").is_file() and (cand / "checkpoints").is_dir():
+        if (cand / "config.yaml").is_file() and ((cand / "checkpoints").is_dir() or is_run_dir(cand)):
             return cand
-    raise CnnkitError(f"--resume {resume}: not a run folder with checkpoints (expected config.yaml and checkpoints/)")
+    raise CnnkitError(
+        f"--resume {resume}: not a run folder (expected config.yaml with checkpoints/ or cnnkit's {RUN_MARKER} marker)"
+    )
 
 
-def _resume_config(run_dir: Path, cfg: Config | None) -> Config:
+def _resume_config(run_dir: Path, cfg: Config | None) -> tuple[Config, dict[str, list[Any]]]:
+    """The config to resume with, and the keys it changes (``{key: [saved, new]}``); refuses fixed keys by name."""
     saved = load_config(run_dir / "config.yaml")
     if cfg is None:
-        return saved
+        return saved, {}
     a, b = _flatten(saved.model_dump(mode="json")), _flatten(cfg.model_dump(mode="json"))
-    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in _RESUME_FREE)
-    if diff:
-        k = diff[0]
+    changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+    fixed = [k for k in changed if k not in _RESUME_FREE]
+    if fixed:
+        k = fixed[0]
         raise CnnkitError(
-            f"--resume {run_dir}: config key {k} differs from the run's ({a.get(k)!r} there, {b.get(k)!r} here); "
-            "resume with the run's own config (give no CONFIG), changing at most train.epochs"
+            f"--resume {run_dir}: {', '.join(fixed)} cannot change on resume ({k}: {a.get(k)!r} in the run, "
+            f"{b.get(k)!r} here); only train.epochs and settings that leave each step unchanged (device, threads, "
+            f"logging, checkpoint frequency) can: start a new run instead, with --init-from {run_dir} to reuse its weights"
         )
-    return cfg
+    return cfg, changed
+
+
+def _check_arguments(*, out: Any, overwrite: bool, resume: Any, init_from: Any) -> None:
+    if resume is None:
+        return
+    if init_from is not None:
+        raise CnnkitError(
+            "--resume continues a run from its own checkpoint and --init-from starts a new run from another "
+            "run's weights; give one of them"
+        )
+    if out is not None or overwrite:
+        raise CnnkitError(f"--resume {resume} continues the run in its own folder; drop --out and --overwrite")
+
+
+def _recorded(run_dir: Path) -> bool:
+    """Whether training has recorded anything in ``run_dir`` yet (a metric row or a checkpoint)."""
+    return (run_dir / "metrics.jsonl").exists() or bool(ckpt.list_checkpoints(run_dir / "checkpoints"))
+
+
+@contextmanager
+def _discard_if_unstarted(run_dir: Path | None, existed_empty: bool) -> Iterator[None]:
+    """On failure before training recorded anything, remove what this start created in ``run_dir``.
+
+    So a failed start (a bad ``--init-from``, an unusable config, a full disk) leaves nothing that blocks a
+    plain retry. A folder that existed (empty) before is emptied again, never removed.
+    """
+    try:
+        yield
+    except BaseException:
+        if run_dir is not None and run_dir.is_dir() and not _recorded(run_dir):
+            if existed_empty:
+                for child in list(run_dir.iterdir()):
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            else:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _record_start(run_dir: Path, cfg: Config, device: torch.device, dist: DistInfo) -> None:
+    """A new run's ``config.yaml`` and ``env.json`` (command, versions, start time)."""
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+    env = environment_info(device)
+    env["world_size"] = dist.world_size
+    atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
+
+
+def _record_resume(
+    run_dir: Path, cfg: Config, device: torch.device, dist: DistInfo, changed: dict[str, list[Any]], restart: bool
+) -> None:
+    """Append this resume (time, command, versions, changed keys) to ``env.json``, keeping the original start.
+
+    ``config.yaml`` is rewritten only when a key changed (``--set train.epochs=30``), so that it always
+    holds the config the run follows now.
+    """
+    try:
+        env = read_json(run_dir / "env.json", what="environment record")
+    except CnnkitError:  # missing or torn: the resumes are still worth recording
+        env = {}
+    if not isinstance(env, dict):
+        env = {}
+    entry = {**environment_info(device), "world_size": dist.world_size}
+    if changed:
+        entry["changed"] = changed
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+    if restart:
+        entry["from_start"] = True
+        # Rows of an attempt that never reached a checkpoint would be appended to, and repeated.
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    env.setdefault("resumes", []).append(entry)
+    atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
+
+
+def _new_run_dir(cfg: Config, out: str | Path | None, overwrite: bool, dist: DistInfo, comm: torch.device) -> Path:
+    """Rank 0 creates the folder (its name carries a timestamp) and tells the others."""
+    name = run_on_main(lambda: str(make_run_dir(cfg.name or "default", out=out, overwrite=overwrite)), dist, comm)
+    return Path(broadcast_str(name, dist, comm))
 
 
 def _build_model_and_data(cfg: Config, device: torch.device, dist: DistInfo) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
@@ -116,11 +209,14 @@ def fit(
 
     Args:
         cfg: the run config; None means the built-in defaults (LeNet-5 on digits), or with ``resume`` the
-            run's own saved config.
+            run's own saved config. With ``resume`` it may change only the keys that do not alter a training
+            step (``train.epochs`` extends a finished or interrupted run).
         out: the run folder (default ``runs/<name>-<timestamp>``).
-        overwrite: replace an existing ``out``.
-        resume: a run folder to continue exactly where its newest usable checkpoint left off.
-        init_from: a run folder whose matching weights initialize the model (transfer learning).
+        overwrite: replace an existing ``out``, if cnnkit created it as a run folder.
+        resume: a run folder to continue exactly where its newest usable checkpoint left off (a run stopped
+            before its first checkpoint starts again from the beginning, in the same folder).
+        init_from: a run folder whose matching weights initialize the model (transfer learning); not with
+            ``resume``.
         quiet: print nothing but the final lines.
 
     Raises:
@@ -131,51 +227,45 @@ def fit(
         >>> summary = fit(load_config(None, ["train.epochs=1"]), out="runs/demo")  # doctest: +SKIP
     """
     start = time.perf_counter()
+    _check_arguments(out=out, overwrite=overwrite, resume=resume, init_from=init_from)
     run_dir: Path | None = None
+    changed: dict[str, list[Any]] = {}
+    restart = False
     if resume is not None:
         run_dir = resolve_run_dir(resume)
-        cfg = _resume_config(run_dir, cfg)
+        cfg, changed = _resume_config(run_dir, cfg)
+        restart = not ckpt.list_checkpoints(run_dir / "checkpoints")
     elif cfg is None:
         cfg = load_config(None)
     tc = cfg.train
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(tc.device, local_rank)
     dist = init_distributed(device.type)
+    comm = device if device.type == "cuda" else torch.device("cpu")  # gloo collectives take CPU tensors
     try:
         setup_runtime(threads=tc.threads, deterministic=tc.deterministic, device=device)
         progress = Progress(enabled=dist.is_main and not quiet)
         if run_dir is None:
             check_run_dir(out, overwrite=overwrite)
-        # Model and data first: a bad config or data file must not leave a half-made run folder behind.
+        # Model, data and --init-from weights first: a bad config, data file or source run must not leave
+        # a half-made run folder behind.
         model, bundle, build = _build_model_and_data(cfg, device, dist)
+        if init_from is not None:
+            progress.message(format_init_report(load_matching_weights(model, init_from), init_from))
+        new = run_dir is None
+        existed_empty = out is not None and Path(out).is_dir() and not any(Path(out).iterdir())
         if run_dir is None:
-            name = None
-            if dist.is_main:
-                name = str(make_run_dir(cfg.name or "default", out=out, overwrite=overwrite))
-            run_dir = Path(broadcast_str(name, dist, device if device.type == "cuda" else torch.device("cpu")))
-            if dist.is_main:
-                atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
-        if dist.is_main:
-            env = environment_info(device)
-            env["world_size"] = dist.world_size
-            atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
-        if init_from is not None and resume is None:
-            report = load_matching_weights(model, init_from)
-            progress.message(format_init_report(report, init_from))
-        trainer = Trainer(
-            model,
-            train_loader=bundle.train,
-            val_loader=getattr(bundle, "val", None),
-            test_loader=bundle.test,
-            cfg=cfg,
-            run_dir=run_dir,
-            device=device,
-            dist=dist,
-            progress=progress,
-        )
-        if trainer.frozen:
-            progress.message(f"frozen: {len(trainer.frozen)} parameter tensors ({trainer.frozen[0]}, ...)")
-        summary = trainer.fit(resume=resume is not None)
+            run_dir = _new_run_dir(cfg, out, overwrite, dist, comm)
+        with _discard_if_unstarted(run_dir if new and dist.is_main else None, existed_empty):
+            progress.message(f"run folder: {run_dir}")
+            if restart:
+                progress.message(f"{run_dir} stopped before its first checkpoint: starting it again from the beginning")
+            if new:
+                run_on_main(lambda: _record_start(run_dir, cfg, device, dist), dist, comm)
+            else:
+                run_on_main(lambda: _record_resume(run_dir, cfg, device, dist, changed, restart), dist, comm)
+            trainer = _trainer(cfg, model, bundle, run_dir, device, dist, progress)
+            summary = trainer.fit(resume=resume is not None and not restart)
         summary.update(
             {
                 "run_dir": str(run_dir),
@@ -187,22 +277,46 @@ def fit(
                 "process_seconds": _process_seconds(),
             }
         )
-        if dist.is_main:
-            from ..runs import save_model
-
-            save_model(
-                run_dir,
-                trainer.eval_model,
-                build=build,
-                preprocessing=dict(getattr(bundle, "preprocessing", {}) or {}),
-                class_names=list(getattr(bundle, "class_names", None) or []) or None,
-            )
-            trainer.write_summary(summary)
-            acc = summary.get("test_accuracy")
-            if acc is not None:
-                print(f"test accuracy: {100 * acc:.2f}%", flush=True)
-            print(f"run folder: {run_dir}", flush=True)
-        barrier(dist)
+        run_on_main(lambda: _write_results(trainer, summary, build, bundle), dist, comm)
         return summary
     finally:
         shutdown_distributed(dist)
+
+
+def _trainer(
+    cfg: Config, model: torch.nn.Module, bundle: Any, run_dir: Path, device: torch.device, dist: DistInfo, progress: Progress
+) -> Trainer:
+    trainer = Trainer(
+        model,
+        train_loader=bundle.train,
+        val_loader=getattr(bundle, "val", None),
+        test_loader=bundle.test,
+        cfg=cfg,
+        run_dir=run_dir,
+        device=device,
+        dist=dist,
+        progress=progress,
+    )
+    if trainer.frozen:
+        progress.message(f"frozen: {len(trainer.frozen)} parameter tensors ({trainer.frozen[0]}, ...)")
+    return trainer
+
+
+def _write_results(trainer: Trainer, summary: dict[str, Any], build: dict[str, Any], bundle: Any) -> None:
+    """Rank 0: the model files and the summary, then the closing lines (printed even when quiet)."""
+    from ..runs import save_model
+
+    run_dir = trainer.run_dir
+    assert run_dir is not None
+    save_model(
+        run_dir,
+        trainer.eval_model,
+        build=build,
+        preprocessing=dict(getattr(bundle, "preprocessing", {}) or {}),
+        class_names=list(getattr(bundle, "class_names", None) or []) or None,
+    )
+    trainer.write_summary(summary)
+    acc = summary.get("test_accuracy")
+    if acc is not None:
+        print(f"test accuracy: {100 * acc:.2f}%", flush=True)
+    print(f"run folder: {run_dir}", flush=True)

@@ -25,7 +25,7 @@ def _onehot(target: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch
 def make_criterion(name: str, *, label_smoothing: float = 0.0) -> Criterion:
     """``criterion(logits, target) -> mean loss`` for ``cross_entropy``, ``euclidean`` or ``sigmoid_cross_entropy``."""
     try:
-        from .. import losses as _losses  # type: ignore[attr-defined]
+        from ..layers import losses as _losses
     except ImportError:
         _losses = None
     if name == "cross_entropy":

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..runs import atomic_write_text
+from ..runs import atomic_write_text, write_error
 
 __all__ = ["MetricsLog", "TIMING_FIELDS", "json_safe"]
 
@@ -36,10 +36,14 @@ class MetricsLog:
         atomic_write_text(self.path, "".join(json.dumps(json_safe(r)) + "\n" for r in rows))
 
     def append(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(json_safe(row)) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(json_safe(row)) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            # A torn last row is harmless: resuming rewrites the file from the checkpoint's rows.
+            raise write_error(self.path, exc, then=f", then cnnkit train --resume {self.path.parent}") from None
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.is_file():

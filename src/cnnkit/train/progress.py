@@ -48,13 +48,18 @@ class Progress:
         if self._bar is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
+            from rich.console import Console
+
             self._bar = RichProgress(
                 TextColumn("[bold]epoch {task.fields[epoch]}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[ips]} img/s"),
                 TimeRemainingColumn(),
-                transient=False,
+                # Our stream (live means it is a terminal), and transient: close() erases the bar, so what
+                # stays on screen is the epoch lines and the closing result, not a stale half-drawn bar.
+                console=Console(file=self.stream, force_terminal=True),
+                transient=True,
             )
             self._bar.start()
         if self._task is not None:
@@ -86,6 +91,7 @@ class Progress:
         self.message(format_epoch_line(row, epochs))
 
     def close(self) -> None:
+        """Erase the bar (at the end of training, on an interruption or an error)."""
         if self._bar is not None:
             self._bar.stop()
             self._bar = None

@@ -22,9 +22,9 @@ from torch import nn
 from ..config.loader import validate_config
 from ..config.schema import Config
 from ..errors import CnnkitError
-from ..runs import atomic_write_text
+from ..runs import atomic_write_text, write_error
 from . import checkpoint as ckpt
-from .distributed import DistInfo, all_reduce_sum, barrier
+from .distributed import DistInfo, all_reduce_sum, run_on_main
 from .early_stopping import EarlyStopping
 from .evaluation import epoch_batches, tta_logits
 from .ema import ModelEMA
@@ -33,7 +33,7 @@ from .metrics import MetricsLog, json_safe
 from .optim import build_optimizer
 from .progress import Progress
 from .regularizers import max_norm_, penalty_loss, penalty_params
-from .runtime import autocast_context, resolve_device, setup_runtime
+from ..runtime import autocast_context, resolve_device, setup_runtime
 from .schedules import apply_lr, build_schedule
 from .signals import RESUMABLE_EXIT_CODE, StopFlag, handle_stop_signals
 from .trainer_state import collect_state, restore_state
@@ -43,17 +43,28 @@ __all__ = ["Trainer", "TrainingError", "TrainingInterrupted"]
 
 
 class TrainingError(CnnkitError):
-    """Training cannot go on (a non-finite loss under ``train.nan_policy: stop``)."""
+    """Training cannot go on (a non-finite loss under ``train.nan_policy: stop``).
+
+    Every rank raises it at the same step; ``rank`` lets the command line print it from rank 0 only.
+    """
+
+    def __init__(self, message: str, rank: int = 0) -> None:
+        super().__init__(message)
+        self.rank = rank
 
 
 class TrainingInterrupted(CnnkitError):
-    """SIGTERM/SIGINT (or :meth:`Trainer.request_stop`): the step was finished and a checkpoint saved."""
+    """SIGTERM/SIGINT (or :meth:`Trainer.request_stop`): the step was finished and a checkpoint saved.
+
+    Under DDP every rank raises it after the same step; ``rank`` lets the command line print it once.
+    """
 
     exit_code = RESUMABLE_EXIT_CODE
 
-    def __init__(self, message: str, run_dir: Path | None = None) -> None:
+    def __init__(self, message: str, run_dir: Path | None = None, rank: int = 0) -> None:
         super().__init__(message)
         self.run_dir = run_dir
+        self.rank = rank
 
 
 class Trainer:
@@ -228,12 +239,20 @@ class Trainer:
         if self.early is not None and self.cfg.train.early_stopping and self.cfg.train.early_stopping.restore_best:
             self._restore_best()
         summary = self._finish(start, resumed_from)
-        if self.run_dir is not None and self.dist.is_main:
-            from .plots import plot_learning_curves
-
-            self.write_summary(summary)
-            plot_learning_curves(self.history, self.run_dir / "plots" / "learning_curves.png")
+        if self.run_dir is not None:
+            run_on_main(lambda: self._write_outputs(summary), self.dist, self.device)
         return summary
+
+    def _write_outputs(self, summary: dict[str, Any]) -> None:
+        from ..plots import plot_learning_curves
+
+        assert self.run_dir is not None
+        self.write_summary(summary)
+        path = self.run_dir / "plots" / "learning_curves.png"
+        try:
+            plot_learning_curves(self.history, path)
+        except OSError as exc:
+            raise write_error(path, exc) from None
 
     # ------------------------------------------------------------------ setup
 
@@ -406,11 +425,15 @@ class Trainer:
 
     def _raise_nonfinite(self, value: torch.Tensor | float) -> None:
         v = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
-        where = f" in {self.run_dir / 'checkpoints'}" if self.run_dir is not None else ""
+        saved = ""
+        if self.run_dir is not None:
+            root = self.run_dir / "checkpoints"
+            # Claim an intact checkpoint only when there is one (a NaN can come before the first).
+            saved = f" and the last good checkpoint in {root} is intact" if ckpt.list_checkpoints(root) else ", before its first checkpoint"
         raise TrainingError(
             f"non-finite loss ({v}) at epoch {self.epoch + 1} step {self.step + 1}; training stopped "
-            f"(train.nan_policy: stop) and the last good checkpoint{where} is intact. "
-            "Try a lower optim.lr, train.grad_clip, or train.nan_policy: skip"
+            f"(train.nan_policy: stop){saved}. Try a lower optim.lr, train.grad_clip, or train.nan_policy: skip",
+            rank=self.dist.rank,
         )
 
     def _check_accumulated_finite(self) -> None:
@@ -447,8 +470,9 @@ class Trainer:
         if self.skipped_steps:
             row["skipped_steps"] = self.skipped_steps
         self.history.append(json_safe(row))
-        if self.metrics_log is not None and self.dist.is_main:
-            self.metrics_log.append(row)
+        if self.metrics_log is not None:
+            log = self.metrics_log
+            run_on_main(lambda: log.append(row), self.dist, self.device)
         if self._tb is not None:
             for k, v in row.items():
                 if k != "epoch" and isinstance(v, (int, float)):
@@ -496,9 +520,10 @@ class Trainer:
 
     def _interrupted(self) -> None:
         self.progress.close()
+        rank = self.dist.rank
         if self.run_dir is not None:
-            raise TrainingInterrupted(f"interrupted; resume with cnnkit train --resume {self.run_dir}", self.run_dir)
-        raise TrainingInterrupted("interrupted (no run folder, so nothing was saved)")
+            raise TrainingInterrupted(f"interrupted; resume with cnnkit train --resume {self.run_dir}", self.run_dir, rank)
+        raise TrainingInterrupted("interrupted (no run folder, so nothing was saved)", rank=rank)
 
     def _restore_best(self) -> None:
         if self.best_state is not None:
@@ -550,14 +575,24 @@ class Trainer:
         if self.run_dir is None:
             return
         tensors, meta = self._checkpoint_state()  # collective: every rank takes part
-        if self.dist.is_main:
-            root = self.run_dir / "checkpoints"
-            if last_k:
-                ckpt.write_checkpoint(root / f"step-{self.global_step:09d}", tensors, meta)
+        # Rank 0 writes every rank's state; if it cannot, all ranks stop together with its message.
+        run_on_main(lambda: self._write_checkpoint(tensors, meta, best=best, last_k=last_k), self.dist, self.device)
+
+    def _write_checkpoint(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], *, best: bool, last_k: bool) -> None:
+        assert self.run_dir is not None
+        root = self.run_dir / "checkpoints"
+        folders = ([root / f"step-{self.global_step:09d}"] if last_k else []) + ([root / "best"] if best else [])
+        for folder in folders:
+            had_one = bool(ckpt.list_checkpoints(root))
+            try:
+                ckpt.write_checkpoint(folder, tensors, meta)
+            except OSError as exc:
+                kept = "the previous checkpoint is intact" if had_one else "no checkpoint was written yet"
+                raise ckpt.CheckpointError(
+                    str(write_error(folder, exc, then=f", then cnnkit train --resume {self.run_dir} ({kept})"))
+                ) from None
+            if folder.name != "best":
                 ckpt.prune_checkpoints(root, self.cfg.train.checkpoint.keep_last)
-            if best:
-                ckpt.write_checkpoint(root / "best", tensors, meta)
-        barrier(self.dist)
 
     def _resume(self, resume: bool | str | Path) -> str:
         if resume is True:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cnnkit.losses import LOSSES, euclidean, sigmoid_cross_entropy, softmax_cross_entropy
+from cnnkit.layers.losses import LOSSES, euclidean, sigmoid_cross_entropy, softmax_cross_entropy
 
 
 def test_softmax_cross_entropy_naive() -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import ConfigError
-from .registry import Registry
+from ..errors import ConfigError
+from ..registry import Registry
 
 __all__ = ["LOSSES", "euclidean", "sigmoid_cross_entropy", "softmax_cross_entropy"]
 

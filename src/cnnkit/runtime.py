@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ["physical_cores", "resolve_device", "setup_runtime", "autocast_context"]
 
@@ -36,18 +36,26 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
+def resolve_device(name: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
+    """The one place a device name becomes a :class:`torch.device`, validated.
+
+    ``"auto"`` (or None) is CUDA when available, else the CPU; a bare ``"cuda"`` becomes this process's GPU
+    (``cuda:<local_rank>``, one GPU per process under torchrun). Unknown names and CUDA without a GPU raise
+    :class:`~cnnkit.errors.ConfigError`.
+    """
+    if name is None or str(name) == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"config key train.device: unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {str(name)!r}; use auto, cpu or cuda[:N]") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("config key train.device: cuda requested but no CUDA device is available")
+            raise ConfigError(f"device {str(name)!r} requested but no CUDA device is available; use cpu or auto")
         if device.index is None:
             device = torch.device("cuda", local_rank)
+    elif device.type not in ("cpu", "mps", "xpu"):
+        raise ConfigError(f"unknown device {str(name)!r}; use auto, cpu or cuda[:N]")
     return device
 
 

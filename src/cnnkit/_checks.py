@@ -1,7 +1,8 @@
-"""Argument validation shared by the layers: every message reads "Expected ... Received: ...".
+"""The one home of argument checks (layers, models, tasks): every message reads "Expected ... Received: ...".
 
-Errors are :class:`~cnnkit.errors.ConfigError` (a ``ValueError``), so a bad layer argument in a config
-prints as one line in the CLI.
+Errors are :class:`~cnnkit.errors.ConfigError` (a ``ValueError``), so a bad argument in a config prints as
+one line in the CLI. Builders validate before building anything, so a bad config fails at once instead of
+with a shape error deep inside the first forward pass. Argument order everywhere: ``(value, name, ...)``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ["check_choice", "check_int", "check_prob", "check_real", "to_pair"]
 
 
 def check_int(value: object, name: str, minimum: int = 1) -> int:
+    """An integer >= ``minimum``; ``bool`` is refused (``num_classes=True`` is always a mistake)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"Expected {name} to be an integer >= {minimum}. Received: {name}={value!r}")
     return value
@@ -48,10 +50,14 @@ def check_real(value: object, name: str, *, low: float = -math.inf, high: float 
 
 def check_prob(value: object, name: str = "p") -> float:
     """A drop probability: 0 <= p < 1 (p = 1 would drop everything and divide by zero)."""
-    return check_real(value, name, low=0.0, high=1.0, high_open=True)
+    # NaN fails both comparisons, so it is refused too.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise ConfigError(f"Expected 0 <= {name} < 1. Received: {name}={value!r}")
+    return float(value)
 
 
 def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """One of ``choices``; the error lists them."""
     if value not in choices:
         raise ConfigError(f"Expected {name} to be one of {', '.join(map(repr, choices))}. Received: {name}={value!r}")
     return value  # type: ignore[return-value]
