@@ -94,7 +94,7 @@ def test_failed_atomic_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Pat
         raise _raise(errno.ENOSPC)
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(CnnkitError, match=r"cannot write .*summary.json: No space left on device; free some disk space"):
+    with pytest.raises(CnnkitError, match=r"cannot write .*summary.json: No space left on device; free some disk space, then run the command again"):
         atomic_write_text(target, "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 

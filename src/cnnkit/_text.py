@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["safe_text", "safe_markup"]
+__all__ = ["safe_markup", "safe_text"]
 
 # ECMA-48 escape sequences, 7-bit (ESC ...) and 8-bit (C1 CSI 0x9b, OSC 0x9d ...) forms:
 # CSI ``ESC [ params final``; OSC/DCS/PM/APC/SOS strings ended by BEL or ST (``ESC \`` or 0x9c), or

@@ -190,12 +190,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(infos)
         return 0
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"cnnkit models ({len(infos)})")
+    # Names, years, shapes and counts never wrap (a name is what the user types); task and paper fold.
+    table = Table(title=f"cnnkit models ({len(infos)})", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("name", "year", "task", "input", "params", "paper"):
-        table.add_column(col, justify="right" if col == "params" else "left")
+        table.add_column(col, justify="right" if col == "params" else "left", no_wrap=col not in ("task", "paper"),
+                         overflow="fold")
     for i in infos:
         params = f"{i['num_params']:,}" if i.get("num_params") else "-"
         cells = (i["name"], str(i.get("year", "")), str(i.get("task", "")), "x".join(map(str, i.get("input_size", ()))), params, str(i.get("paper", "")))
@@ -233,12 +236,13 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return 0
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="cnnkit datasets")
+    table = Table(title="cnnkit datasets", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("name", "present", "where", "description"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("name", "present"), overflow="fold")
     for r in rows:
         cells = (r["name"], "yes" if r["present"] else "no", str(r.get("path") or "-"), str(r.get("description", "")))
         table.add_row(*(safe_markup(c, None) for c in cells))  # a path like runs/[v2] is not markup
@@ -279,7 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("train", _cmd_train, "train a model (no CONFIG: LeNet-5 on the embedded 8x8 digits)")
     _add_config_args(p)
-    p.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<config-name>-<timestamp>)")
+    p.add_argument(
+        "--out", type=Path, default=None,
+        help="run folder (default: runs/<name>-<timestamp>, named after the config file, or <model>-<dataset> without one)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder (only one cnnkit created)")
     p.add_argument(
         "--resume",

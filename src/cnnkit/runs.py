@@ -51,8 +51,18 @@ _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}  # EDQUOT: o
 _NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
-def write_error(path: str | Path, exc: OSError, *, then: str = " or choose another --out") -> CnnkitError:
-    """A one-line error for a failed write: the path, the system's reason and what to do about it."""
+# What to do once the disk has room (or the folder is writable) again: right wherever the write failed, since
+# a start that fails removes its folder and a run that has started tells the rerun to pass --resume.
+_AGAIN = ", then run the command again"
+_NEW_RUN = " or choose another --out"
+
+
+def write_error(path: str | Path, exc: OSError, *, then: str = _AGAIN) -> CnnkitError:
+    """A one-line error for a failed write: the path, the system's reason and what to do about it.
+
+    Example: ``cannot write runs/a/config.yaml: No space left on device; free some disk space, then run the
+    command again``.
+    """
     if exc.errno in _DISK_FULL:
         action = "free some disk space"
     elif exc.errno in _NOT_WRITABLE:
@@ -77,12 +87,12 @@ def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, *, then: str = _AGAIN) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one, never a torn one.
 
     Temp file in the same folder, fsync, rename over the target, fsync the folder (so the rename itself is
     durable). A failed write (disk full, read-only folder) leaves the old file and no temp file, and raises
-    :class:`CnnkitError` naming the path.
+    :class:`CnnkitError` naming the path; ``then`` finishes its advice (see :func:`write_error`).
     """
     path = Path(path)
     tmp = _temp_path(path)
@@ -99,13 +109,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise write_error(path, exc) from None
+            raise write_error(path, exc, then=then) from None
         raise
     _fsync_dir(path.parent)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | Path, text: str, *, then: str = _AGAIN) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), then=then)
 
 
 def read_json(path: str | Path, *, what: str = "file") -> Any:
@@ -205,14 +215,15 @@ def _populate_run_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise write_error(path, exc) from None
+        raise write_error(path, exc, then=_NEW_RUN) from None
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     # The marker first: whatever happens next, the folder is recognisably cnnkit's.
-    atomic_write_text(path / RUN_MARKER, json.dumps({"format": _RUN_FORMAT, "created": created}) + "\n")
+    marker = json.dumps({"format": _RUN_FORMAT, "created": created}) + "\n"
+    atomic_write_text(path / RUN_MARKER, marker, then=_NEW_RUN)
     try:
         (path / "plots").mkdir(exist_ok=True)
     except OSError as exc:
-        raise write_error(path / "plots", exc) from None
+        raise write_error(path / "plots", exc, then=_NEW_RUN) from None
 
 
 def _git_commit() -> str | None:
@@ -334,7 +345,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
 
     from ._text import safe_text
     from .models import build_model
-    from .models._limits import check_input_shape
+    from .models.build import check_input_shape
 
     root = Path(path)
     if not root.is_dir():
@@ -373,7 +384,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     try:
         with safe_open(str(weights), framework="pt") as fh:
-            for key in fh.keys():
+            for key in fh.keys():  # noqa: SIM118 - a safetensors handle, not a dict
                 shape = tuple(fh.get_slice(key).get_shape())
                 if expected.get(key) != shape:
                     what = f"shape {shape} where the model has {expected[key]}" if key in expected else "not in the model"

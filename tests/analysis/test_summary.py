@@ -157,3 +157,40 @@ def test_stride_fit_checked_for_catalog_layers():
     model = build_from_spec({"input": [3, 9, 9], "layers": [{"stochastic_pool2d": {"kernel_size": 2}}]})
     with pytest.raises(ConfigError, match=r"layer features\.0 \(StochasticPool2d\): strides don't fit .* \(9 - 2 \+ 2\*0\)/2 \+ 1 = 4\.5"):
         summarize(model, (3, 9, 9))
+
+
+def test_print_summary_prints_the_table(capsys):
+    s = summarize(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 5)), (3, 8, 8))
+    print(s)
+    out = capsys.readouterr().out
+    assert "rich.table" not in out and "Table object" not in out
+    assert "Conv2d" in out and "total" in out and f"{s.total_params:,}" in out
+    assert all(len(line) <= 60 for line in s.to_text(width=60).splitlines())
+
+
+def test_the_readme_python_example_prints_a_table(capsys, monkeypatch):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    line = next(ln for ln in block.splitlines() if "summarize(" in ln and ln.startswith("print("))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    monkeypatch.setenv("COLUMNS", "80")
+    exec(line, {"summarize": summarize, "model": model})  # noqa: S102  # the README's own line (a small model for its shape)
+    out = capsys.readouterr().out
+    assert "<rich.table.Table" not in out and "total" in out and "Conv2d" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["summary", "resnet18", "--input", "3,224,224"], ["summary", str(CONFIGS / "vgg-style.yaml")], ["models"], ["datasets"]],
+)
+def test_cli_tables_fit_an_80_column_terminal(argv, capsys, monkeypatch):
+    from cnnkit.cli import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 5 and max(len(line) for line in lines) <= 80
+    if argv == ["models"]:  # names are what users type: never cut
+        from cnnkit.models import list_models
+
+        assert all(any(line.startswith((f" {name} ", f"{name} ")) for line in lines) for name in list_models())

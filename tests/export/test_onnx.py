@@ -43,3 +43,47 @@ def test_export_matches_pytorch_with_dynamic_batch(run_dir: Path) -> None:
 def test_export_of_a_missing_run(tmp_path: Path) -> None:
     with pytest.raises(CnnkitError, match="run folder not found"):
         export_onnx(tmp_path / "none")
+
+
+def _file_opset(path: str | Path) -> int:
+    import onnx
+
+    return next(o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx"))
+
+
+def test_the_requested_opset_is_the_one_written(run_dir: Path) -> None:
+    result = export_onnx(run_dir, opset=18, check=False)
+    assert result["opset"] == 18 == _file_opset(result["path"])
+    assert export_onnx(run_dir, check=False)["opset"] == _file_opset(run_dir / "model.onnx")
+
+
+def test_an_opset_the_exporter_cannot_write_is_one_line_exit_2(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from cnnkit.cli import main
+
+    levels = {n: logging.getLogger(n).level for n in ("torch.onnx", "onnxscript")}
+    out = run_dir / "old.onnx"
+    # torch's exporter writes opset 18+; for 7 its down-conversion fails, it logs a traceback and keeps 18.
+    assert main(["export", str(run_dir), "--opset", "7", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "cnnkit: error: opset 7 is not supported by torch's exporter for this model (it writes opset 18 and newer; "
+        "converting down to 7 failed); use --opset 18 or newer\n"
+    )
+    assert "wrote" not in captured.out and "Traceback" not in captured.err
+    assert not out.exists()  # nothing left that claims to be opset 7
+    assert {n: logging.getLogger(n).level for n in levels} == levels  # loggers restored
+    assert main(["export", str(run_dir), "--opset", "999", "--out", str(out)]) == 2
+    assert "opset 999 is newer than the installed onnx package supports" in capsys.readouterr().err
+    assert main(["export", str(run_dir), "--opset", "18", "--out", str(out), "--no-check"]) == 0
+    assert capsys.readouterr().out == f"wrote {out} (opset 18)\n"
+
+
+def test_any_exporter_failure_is_one_line(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("exporter exploded\nwith a long traceback")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(CnnkitError, match=r"ONNX export failed for .*: exporter exploded$"):
+        export_onnx(run_dir)

@@ -116,3 +116,99 @@ def test_beyond_2d_registry_contract(name):
         model.get_submodule(info["gradcam_layer"])  # raises if the name is stale
     with torch.device("meta"):
         assert build_model({"name": name}).input_shape == tuple(info["input_size"])
+
+
+# ----------------------------------------------------------------- sizes bounded before anything is allocated
+
+
+def _list_models():
+    from cnnkit.models import list_models
+
+    return list_models()
+
+
+@pytest.mark.parametrize("name", _list_models())
+def test_every_registered_model_can_be_counted_on_meta(name):
+    # build_model counts weights on the meta device before the real build; every builder must allow it.
+    from cnnkit.models import create_model, model_info
+    from cnnkit.models._limits import count_weights
+
+    with torch.device("meta"):
+        model = create_model(name)
+    expected = model_info(name)["num_params"]
+    if expected is not None:
+        assert sum(p.numel() for p in model.parameters()) == expected
+    assert 0 < count_weights(model) < 500_000_000
+
+
+@pytest.mark.parametrize(
+    ("cfg", "match"),
+    [
+        ({"name": "lenet5", "num_classes": 6_000_000}, r"Expected 1 <= num_classes <= 1,000,000\. Received: num_classes=6000000"),
+        ({"name": "lenet5", "num_classes": 0}, r"Received: num_classes=0"),
+        ({"name": "resnet18", "in_channels": 100_000}, r"Expected 1 <= in_channels <= 4,096\. Received: in_channels=100000"),
+        ({"spec": {**SPEC, "input": [3, 10_000, 10_000]}}, r"at most 33,554,432 values per sample"),
+        ({"spec": {**SPEC, "input": [5000, 8, 8]}}, r"in_channels|channels <= 4,096"),
+    ],
+)
+def test_obvious_sizes_are_bounded(cfg, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model(cfg)
+
+
+def test_the_weight_limit_counts_on_meta_and_is_configurable(monkeypatch):
+    # resnet18 at 100,000 classes: 51M weights in the head alone; refused by count, not by allocation.
+    monkeypatch.setenv("CNNKIT_MAX_PARAMS", "20_000_000")
+    with pytest.raises(ConfigError, match=r"model 'resnet18' would hold 62,\d{3},\d{3} weights, more than the limit of 20,000,000; set CNNKIT_MAX_PARAMS"):
+        build_model({"name": "resnet18", "num_classes": 100_000})
+    with pytest.raises(ConfigError, match=r"the model spec up to layer 2 linear would hold"):
+        build_model({"spec": {"input": [3, 64, 64], "layers": [{"flatten": {}}, {"dropout": {}}, {"linear": {"out_features": 2000}}]}})
+    monkeypatch.setenv("CNNKIT_MAX_PARAMS", "lots")
+    with pytest.raises(ConfigError, match="Expected CNNKIT_MAX_PARAMS to be a positive integer"):
+        build_model({"name": "lenet5"})
+
+
+def test_a_spec_layer_output_is_bounded():
+    spec = {"input": [3, 32, 32], "layers": [{"upsample": {"scale_factor": 300}}, {"flatten": {}}]}
+    with pytest.raises(ConfigError, match=r"layer 0 upsample: its output \(B, 3, 9600, 9600\) has 276,480,000 values"):
+        build_from_spec(spec)
+
+
+def test_the_meta_probe_leaves_the_random_state_alone():
+    torch.manual_seed(0)
+    spec_model = build_from_spec({"input": [3, 8, 8], "layers": [{"conv2d": {"out_channels": 4, "kernel_size": 3}}]})
+    after_spec = torch.rand(3)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    torch.testing.assert_close(spec_model.features[0].weight, conv.weight)
+    torch.testing.assert_close(after_spec, torch.rand(3))
+    from cnnkit.models import create_model
+
+    torch.manual_seed(1)
+    built = build_model({"name": "lenet5"})
+    torch.manual_seed(1)
+    torch.testing.assert_close(built.state_dict(), create_model("lenet5").state_dict())
+
+
+# ------------------------------------------------------------------------ spec paths from received metadata
+
+
+def test_spec_root_confines_spec_paths(tmp_path):
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / "spec.json").write_text(json.dumps(SPEC))
+    (tmp_path / "outside.json").write_text(json.dumps(SPEC))
+    (root / "link.json").symlink_to(tmp_path / "outside.json")
+    assert build_model({"spec": "spec.json"}, spec_root=root).output_shape == (5,)
+    assert build_model({"spec": str(root / "spec.json")}, spec_root=root).output_shape == (5,)
+    for bad in (str(tmp_path / "outside.json"), "../outside.json", "link.json", "missing.json", "."):
+        with pytest.raises(ConfigError, match="not a file inside the run folder"):
+            build_model({"spec": bad}, spec_root=root)
+    assert build_model({"spec": SPEC}, spec_root=root).output_shape == (5,)  # inlined: nothing to resolve
+
+
+def test_an_oversized_spec_file_is_not_read(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("input: [1, 8, 8]\n" + "#" * (1 << 20))
+    with pytest.raises(ConfigError, match="larger than 1,048,576 bytes"):
+        build_from_spec(big)

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .._text import safe_markup
 from ..errors import CnnkitError, ConfigError
 from .receptive_field import RFTracker, WindowOp
 
@@ -73,7 +74,8 @@ class LayerRow:
 
 @dataclass
 class Summary:
-    """The result of :func:`summarize`; ``to_dict()`` for JSON, ``to_table()`` for the terminal."""
+    """The result of :func:`summarize`; ``to_dict()`` for JSON, ``print(summary)`` or ``to_text()`` for the
+    terminal, ``to_table()`` for a :class:`rich.table.Table` to place in a rich layout."""
 
     input_shape: tuple[int, ...]
     layers: list[LayerRow]
@@ -102,14 +104,27 @@ class Summary:
         }
 
     def to_table(self) -> Any:
-        """A :class:`rich.table.Table` (rows, then totals)."""
+        """A :class:`rich.table.Table` (rows, then totals; exact totals in the caption).
+
+        Counts of 10,000 and more are shown with 3 significant digits (``236M``) so that the table fits
+        an 80-column terminal; ``to_dict()`` has every exact number.
+        """
+        from rich import box
         from rich.table import Table
 
-        table = Table(title=f"input {tuple(self.input_shape)}", caption=self.flop_convention)
+        caption = (
+            f"total: {self.total_params:,} parameters, {self.total_flops:,} FLOPs, "
+            f"{self.total_activation_bytes:,} activation bytes (act. B). {self.flop_convention}"
+        )
+        # Narrow borders, numbers that never wrap, and text that folds rather than ellipsizes: on a narrow
+        # terminal long layer names and notes take a second line.
+        table = Table(title=f"input {tuple(self.input_shape)}", caption=caption, box=box.SIMPLE_HEAD, pad_edge=False,
+                      collapse_padding=True)
         for col, justify in (("layer", "left"), ("type", "left"), ("output", "left"), ("params", "right"),
-                             ("FLOPs", "right"), ("act. bytes", "right"), ("RF size", "right"),
+                             ("FLOPs", "right"), ("act. B", "right"), ("RF", "right"),
                              ("jump", "right"), ("start", "right")):  # fmt: skip
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+            text = col in ("layer", "type", "RF", "start")  # RF may hold a note instead of numbers
+            table.add_column(col, justify=justify, overflow="fold", no_wrap=not text)  # type: ignore[arg-type]
         for r in self.layers:
             rf = r.receptive_field
             if rf is None:
@@ -117,23 +132,43 @@ class Summary:
             else:
                 size = "x".join(str(a["size"]) for a in rf)
                 jump = "x".join(str(a["jump"]) for a in rf)
-                start = ",".join(str(a["start"]) for a in rf)
-            table.add_row(r.name, r.type, str(tuple(r.output_shape)), f"{r.params:,}", f"{r.flops:,}",
-                          f"{r.activation_bytes:,}", size, jump, start)  # fmt: skip
+                start = ",".join(f"{a['start']:g}" for a in rf)
+            # Module names and notes are text, not rich markup ("[...]" in a name would vanish).
+            table.add_row(safe_markup(r.name, None), safe_markup(r.type, None), "x".join(map(str, r.output_shape)),
+                          _count(r.params), _count(r.flops), _count(r.activation_bytes), safe_markup(size, None),
+                          jump, start)  # fmt: skip
         table.add_section()
-        table.add_row("total", "", "", f"{self.total_params:,}", f"{self.total_flops:,}",
-                      f"{self.total_activation_bytes:,}", "", "", "")  # fmt: skip
+        table.add_row("total", "", "", _count(self.total_params), _count(self.total_flops),
+                      _count(self.total_activation_bytes), "", "", "")  # fmt: skip
         return table
 
-    def to_text(self, width: int = 160) -> str:
+    def to_text(self, width: int | None = None) -> str:
+        """The table as plain text, ``width`` columns wide (default: the terminal's, or ``$COLUMNS``)."""
+        import shutil
+
         from rich.console import Console
 
+        if width is None:
+            # The console writes to nowhere, so rich cannot see the terminal; ask for it here (COLUMNS first).
+            width = shutil.get_terminal_size(fallback=(80, 24)).columns
         console = Console(record=True, width=width, file=_Null())
         console.print(self.to_table())
         return console.export_text()
 
     def __str__(self) -> str:
+        """The table as text: ``print(summarize(model, shape))`` prints it."""
         return self.to_text()
+
+
+def _count(n: int) -> str:
+    """``9,408``; from 10,000 on 3 significant digits with k/M/G/T (``36.9k``, ``236M``, ``3.63G``)."""
+    if n < 10_000:
+        return f"{n:,}"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale * 0.9995:
+            value = n / scale
+            return f"{value:.3g}{unit}" if value < 1000 else f"{value:,.0f}{unit}"
+    return f"{n:,}"
 
 
 class _Null:

@@ -51,6 +51,7 @@ _OTHER_FORMATS = {".bmp": "BMP", ".webp": "WEBP"}
 _FORMAT_NAMES = {"BMP": "BMP", "WEBP": "WebP"}
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 OUTPUT_FORMATS = (".csv", ".json")
+_COLUMNS = ("input", "label", "class", "probability", "top_k", "error")
 
 
 def _folder_files(folder: Path, problems: list[tuple[Path, str]]) -> list[Path]:
@@ -226,27 +227,30 @@ def write_predictions(results: list[dict[str, Any]], path: str | Path) -> Path:
     ``{"class", "name", "probability"}``. The file is replaced atomically.
 
     Raises:
-        CnnkitError: an extension other than ``.csv`` or ``.json``.
+        CnnkitError: an extension other than ``.csv`` or ``.json``, or a file that cannot be written.
     """
     path = Path(path)
     fmt = _output_format(path)
     rows = _table_rows(results)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        if fmt == ".json":
-            json.dump(rows, f, indent=2)
-            f.write("\n")
-        else:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["input", "label", "class", "probability", "top_k", "error"])
-            w.writeheader()
-            for row in rows:
-                w.writerow({
-                    **row,
-                    "top_k": "; ".join(f"{t['name']} ({t['probability']:.4f})" for t in row["top_k"]),
-                    **{k: "" for k in ("label", "class", "probability", "error") if row[k] is None},
-                })
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            if fmt == ".json":
+                json.dump(rows, f, indent=2)
+                f.write("\n")
+            else:
+                w = csv.DictWriter(f, fieldnames=_COLUMNS)
+                w.writeheader()
+                for row in rows:
+                    w.writerow({
+                        **{k: "" if v is None else v for k, v in row.items()},
+                        "top_k": "; ".join(f"{t['name']} ({t['probability']:.4f})" for t in row["top_k"]),
+                    })
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CnnkitError(f"cannot write predictions to {path}: {e.strerror or e}") from None
     return path
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._text import safe_markup, safe_text
 from ..errors import CnnkitError
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
@@ -355,10 +356,12 @@ def format_report(report: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    # Class names and paths come from a run folder that may be someone else's: every string from the
+    # report goes through safe_markup (no escape sequences, and "[red]" is text, not rich markup).
     buf = StringIO()
     con = Console(file=buf, width=120, force_terminal=False, color_system=None)
-    head = Table(title=f"Evaluation ({report.get('split', 'test')}, n={report['n']}, tta={report.get('tta', 'none')})",
-                 min_width=50)
+    head = Table(title=f"Evaluation ({safe_markup(report.get('split', 'test'), 40)}, n={report['n']}, "
+                       f"tta={safe_markup(report.get('tta', 'none'), 40)})", min_width=50)
     head.add_column("metric")
     head.add_column("value", justify="right")
     head.add_row("accuracy", f"{report['accuracy']:.4f}")
@@ -380,11 +383,11 @@ def format_report(report: dict[str, Any]) -> str:
     for col in ("class", "precision", "recall", "F1", "support"):
         pc.add_column(col, justify="left" if col == "class" else "right")
     for name, m in report["per_class"].items():
-        pc.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+        pc.add_row(safe_markup(name, 80), f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     con.print(pc)
     cp = report.get("conformal")
     if cp:
-        t = Table(title=f"Conformal prediction ({cp['score']}, alpha={cp['alpha']}, n_cal={cp['n_calibration']})",
+        t = Table(title=f"Conformal prediction ({safe_markup(cp['score'], 20)}, alpha={cp['alpha']}, n_cal={cp['n_calibration']})",
                   min_width=50)
         t.add_column("metric")
         t.add_column("value", justify="right")
@@ -399,9 +402,9 @@ def format_report(report: dict[str, Any]) -> str:
         by.add_column("coverage", justify="right")
         for name, s in cp["size_by_class"].items():
             c = cp.get("coverage_by_class", {}).get(name)
-            by.add_row(name, "-" if s is None else f"{s:.2f}", "-" if c is None else f"{c:.3f}")
+            by.add_row(safe_markup(name, 80), "-" if s is None else f"{s:.2f}", "-" if c is None else f"{c:.3f}")
         con.print(by)
     files = report.get("files") or {}
     if files:
-        con.print("wrote " + ", ".join(sorted(files.values())))
+        con.print("wrote " + ", ".join(safe_text(f, None) for f in sorted(files.values())), markup=False, highlight=False)
     return buf.getvalue().rstrip("\n")

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._text import safe_markup
 from ..errors import CnnkitError
 from .attribution import no_leftover_hooks
 
@@ -283,9 +284,11 @@ def format_audit(result: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    # Layer names and types come from a run's model, which may be someone else's: sanitised, and escaped
+    # so that "[...]" is text rather than rich markup.
     buf = StringIO()
     con = Console(file=buf, width=120, force_terminal=False, color_system=None)
-    t = Table(title=f"Shift consistency ({result['shift_mode']} shifts up to {result['max_shift']} px, "
+    t = Table(title=f"Shift consistency ({safe_markup(result['shift_mode'], 40)} shifts up to {result['max_shift']} px, "
                     f"{result['shifts']} pairs per image, n={result['n_images']})", min_width=70)
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -299,7 +302,7 @@ def format_audit(result: dict[str, Any]) -> str:
             lt.add_column(col, justify="left" if col in ("layer", "type") else "right")
         for r in result["layers"]:
             fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-            lt.add_row(r["layer"], r["type"], str(r["stride"]), "x".join(map(str, r["shape"])),
+            lt.add_row(safe_markup(r["layer"], 80), safe_markup(r["type"], 80), safe_markup(r["stride"], 40), "x".join(map(str, r["shape"])),
                        fmt(r["error_aligned"]), fmt(r["error_one_pixel"]))
         con.print(lt)
     return buf.getvalue().rstrip("\n")

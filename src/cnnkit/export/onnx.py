@@ -25,7 +25,7 @@ import torch
 from .._text import safe_text
 from ..errors import CnnkitError
 
-__all__ = ["export_onnx", "NATIVE_OPSET"]
+__all__ = ["NATIVE_OPSET", "export_onnx"]
 
 # The oldest opset torch's exporter writes without a version conversion (torch.onnx's TORCHLIB_OPSET).
 NATIVE_OPSET = 18
@@ -153,7 +153,7 @@ def export_onnx(
         try:
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-        except Exception as exc:  # onnxruntime's own error types; one line for the user
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types; one line for the user
             raise CnnkitError(f"onnxruntime cannot run the exported {path} (opset {written}): {_first_line(exc)}") from None
         diff = float((torch.from_numpy(got) - expected).abs().max())
         result["max_abs_diff"] = diff

@@ -22,10 +22,11 @@ from torch import nn
 
 from ..errors import ConfigError, did_you_mean
 from . import _limits
+from ._limits import check_input_shape as check_input_shape
 from ._registry import MODELS, model_info
 from .spec import build_from_spec, load_spec
 
-__all__ = ["build_model", "model_config_for_json"]
+__all__ = ["build_model", "check_input_shape", "model_config_for_json"]
 
 
 def _as_dict(cfg: Any) -> dict[str, Any]:

@@ -119,18 +119,18 @@ def barrier(info: DistInfo) -> None:
 def run_on_main(fn: Callable[[], T], info: DistInfo, device: torch.device) -> T | None:
     """``fn()`` on rank 0 only (a run-folder write); every rank then learns whether it failed.
 
-    A :class:`CnnkitError` on rank 0 (disk full, read-only folder) is raised there, and
+    An error on rank 0 (a :class:`CnnkitError` such as a full disk, or a bug) is raised there, and
     :class:`OtherRankFailed` on the other ranks, so that no rank waits forever in a later collective for
     one that has gone. Also a barrier. One process: just ``fn()``.
     """
     if not info.enabled:
         return fn()
-    error: CnnkitError | None = None
+    error: Exception | None = None
     result = None
     if info.is_main:
         try:
             result = fn()
-        except CnnkitError as exc:
+        except Exception as exc:  # noqa: BLE001 - re-raised below, once the other ranks know
             error = exc
     flag = torch.tensor([0.0 if error is None else 1.0], device=device)
     dist.all_reduce(flag, op=dist.ReduceOp.SUM)

@@ -22,11 +22,20 @@ import torch
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
 from ..errors import CnnkitError
-from ..runs import RUN_MARKER, atomic_write_text, check_run_dir, environment_info, is_run_dir, make_run_dir, read_json
+from ..runs import (
+    RUN_MARKER,
+    atomic_write_text,
+    check_run_dir,
+    environment_info,
+    is_run_dir,
+    make_run_dir,
+    read_json,
+    save_model,
+)
+from ..runtime import resolve_device, setup_runtime
 from . import checkpoint as ckpt
 from .distributed import DistInfo, broadcast_str, init_distributed, run_on_main, shutdown_distributed
 from .progress import Progress
-from ..runtime import resolve_device, setup_runtime
 from .trainer import Trainer
 from .transfer import format_init_report, load_matching_weights
 
@@ -95,16 +104,15 @@ def _resume_config(run_dir: Path, cfg: Config | None) -> tuple[Config, dict[str,
     return cfg, changed
 
 
-def _check_arguments(*, out: Any, overwrite: bool, resume: Any, init_from: Any) -> None:
-    if resume is None:
-        return
+def _check_resume_arguments(run_dir: Path, *, out: str | Path | None, overwrite: bool, init_from: Any) -> None:
+    """--resume takes no --init-from, --overwrite or other --out: refused rather than silently ignored."""
     if init_from is not None:
         raise CnnkitError(
             "--resume continues a run from its own checkpoint and --init-from starts a new run from another "
             "run's weights; give one of them"
         )
-    if out is not None or overwrite:
-        raise CnnkitError(f"--resume {resume} continues the run in its own folder; drop --out and --overwrite")
+    if overwrite or (out is not None and Path(out).resolve() != run_dir.resolve()):
+        raise CnnkitError(f"--resume {run_dir} continues the run in its own folder; drop --out and --overwrite")
 
 
 def _recorded(run_dir: Path) -> bool:
@@ -123,20 +131,23 @@ def _discard_if_unstarted(run_dir: Path | None, existed_empty: bool) -> Iterator
         yield
     except BaseException:
         if run_dir is not None and run_dir.is_dir() and not _recorded(run_dir):
-            if existed_empty:
-                for child in list(run_dir.iterdir()):
-                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-            else:
+            if not existed_empty:
                 shutil.rmtree(run_dir, ignore_errors=True)
+            for child in list(run_dir.iterdir()) if existed_empty else []:
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
         raise
 
 
 def _record_start(run_dir: Path, cfg: Config, device: torch.device, dist: DistInfo) -> None:
     """A new run's ``config.yaml`` and ``env.json`` (command, versions, start time)."""
-    atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+    new_run = " or choose another --out"  # the folder is removed again if this fails
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg), then=new_run)
     env = environment_info(device)
     env["world_size"] = dist.world_size
-    atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
+    atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2), then=new_run)
 
 
 def _record_resume(
@@ -211,7 +222,7 @@ def fit(
         cfg: the run config; None means the built-in defaults (LeNet-5 on digits), or with ``resume`` the
             run's own saved config. With ``resume`` it may change only the keys that do not alter a training
             step (``train.epochs`` extends a finished or interrupted run).
-        out: the run folder (default ``runs/<name>-<timestamp>``).
+        out: the run folder (default ``runs/<name>-<timestamp>``); with ``resume``, at most the run's own folder.
         overwrite: replace an existing ``out``, if cnnkit created it as a run folder.
         resume: a run folder to continue exactly where its newest usable checkpoint left off (a run stopped
             before its first checkpoint starts again from the beginning, in the same folder).
@@ -227,12 +238,12 @@ def fit(
         >>> summary = fit(load_config(None, ["train.epochs=1"]), out="runs/demo")  # doctest: +SKIP
     """
     start = time.perf_counter()
-    _check_arguments(out=out, overwrite=overwrite, resume=resume, init_from=init_from)
     run_dir: Path | None = None
     changed: dict[str, list[Any]] = {}
     restart = False
     if resume is not None:
         run_dir = resolve_run_dir(resume)
+        _check_resume_arguments(run_dir, out=out, overwrite=overwrite, init_from=init_from)
         cfg, changed = _resume_config(run_dir, cfg)
         restart = not ckpt.list_checkpoints(run_dir / "checkpoints")
     elif cfg is None:
@@ -304,8 +315,6 @@ def _trainer(
 
 def _write_results(trainer: Trainer, summary: dict[str, Any], build: dict[str, Any], bundle: Any) -> None:
     """Rank 0: the model files and the summary, then the closing lines (printed even when quiet)."""
-    from ..runs import save_model
-
     run_dir = trainer.run_dir
     assert run_dir is not None
     save_model(

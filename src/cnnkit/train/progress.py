@@ -46,9 +46,8 @@ class Progress:
         if not self.live:
             return
         if self._bar is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
-
             from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
             self._bar = RichProgress(
                 TextColumn("[bold]epoch {task.fields[epoch]}"),

@@ -429,7 +429,8 @@ class Trainer:
         if self.run_dir is not None:
             root = self.run_dir / "checkpoints"
             # Claim an intact checkpoint only when there is one (a NaN can come before the first).
-            saved = f" and the last good checkpoint in {root} is intact" if ckpt.list_checkpoints(root) else ", before its first checkpoint"
+            has_one = bool(ckpt.list_checkpoints(root))
+            saved = f" and the last good checkpoint in {root} is intact" if has_one else ", before its first checkpoint"
         raise TrainingError(
             f"non-finite loss ({v}) at epoch {self.epoch + 1} step {self.step + 1}; training stopped "
             f"(train.nan_policy: stop){saved}. Try a lower optim.lr, train.grad_clip, or train.nan_policy: skip",
