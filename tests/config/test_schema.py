@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,15 @@ def test_assignment_is_validated_with_a_one_line_config_error() -> None:
 def test_registered_name_rejects_unknown_kinds_loudly() -> None:
     with pytest.raises(KeyError):
         registered_name("widget", "x")
+
+
+def test_importing_config_imports_no_package_above_it() -> None:
+    # Config sits below models, data, tasks, layers and train (they import it); it reaches their
+    # registries only when a name is validated.
+    code = (
+        "import sys, cnnkit.config; "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.split('.')[:2] in "
+        "[['cnnkit', p] for p in ('models', 'data', 'tasks', 'layers', 'train')]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

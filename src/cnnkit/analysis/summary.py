@@ -46,6 +46,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import CnnkitError, ConfigError
+from ..models import build_from_spec, create_model
 from .receptive_field import RFTracker, WindowOp
 
 __all__ = ["LayerRow", "Summary", "summarize", "summary_for", "FLOP_CONVENTION", "parse_input_shape"]
@@ -422,8 +423,6 @@ def summary_for(
         CnnkitError: unknown model name (with suggestions), bad spec, bad input shape, strides that
             do not fit.
     """
-    from ..models import build_from_spec, create_model
-
     key = str(name_or_spec)
     if isinstance(name_or_spec, Path) or _is_spec_path(key):
         model: nn.Module = build_from_spec(Path(key))
