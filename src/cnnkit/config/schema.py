@@ -7,12 +7,13 @@ fashion-mnist``, ``task: classification``, ``optim.name: sgd``, ``schedule.name:
 
 Component names are checked against the registries themselves, so the list of valid names has one home:
 the registry, where registering a new optimizer or dataset is all it takes for configs to accept it. The
-registries live in packages *above* config (models, data, tasks, layers, train all import this schema),
-so config cannot import them when it is imported. :func:`registered_name` therefore imports a registry's
-package when a name is validated, through the table :data:`_REGISTRIES`: at that point every package can
-be imported, and ``import cnnkit.config`` stays free of torch and of cycles. A bad name gets the
-registry's own message, with close matches (``config key optim.name: Unknown optimizer 'sgdd'; did you
-mean 'sgd'?``), and a good one is stored in its registered spelling (``fashion_mnist`` -> ``fashion-mnist``).
+registries live in packages *above* config (packages point one way: config -> layers, data -> models ->
+tasks -> ... -> train), and two of them import this schema (data, train), so config cannot import them
+when it is imported: that would be a cycle, and would make ``import cnnkit.config`` load torch and every
+model. :func:`registered_name` therefore imports a registry's package when a name is validated, through
+the table :data:`_REGISTRIES`; by then every package can be imported. A bad name gets the registry's own
+message, with close matches (``config key optim.name: Unknown optimizer 'sgdd'; did you mean 'sgd'?``),
+and a good one is stored in its registered spelling (``fashion_mnist`` -> ``fashion-mnist``).
 Small closed sets that are no registry (``train.precision``, ``train.nan_policy``, ``data.fit``) stay
 ``Literal`` types.
 """
