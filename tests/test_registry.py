@@ -27,6 +27,18 @@ def test_dash_and_underscore_are_interchangeable() -> None:
     assert reg.info("fashion_mnist")["name"] == "fashion-mnist"
 
 
+def test_canonical_is_the_registered_spelling() -> None:
+    reg: Registry[int] = Registry("dataset")
+    reg.add("fashion-mnist", 1)
+    reg.add("mobilenet_v1", 2)
+    assert reg.canonical("fashion_mnist") == reg.canonical("fashion-mnist") == "fashion-mnist"
+    assert reg.canonical("mobilenet-v1") == "mobilenet_v1"
+    with pytest.raises(UnknownNameError, match=r"Unknown dataset 'fashion_mnist2'; did you mean 'fashion-mnist'"):
+        reg.canonical("fashion_mnist2")
+    with pytest.raises(UnknownNameError, match=r"Unknown dataset 3"):
+        reg.canonical(3)  # type: ignore[arg-type]
+
+
 def test_unknown_name_suggests() -> None:
     reg: Registry[int] = Registry("model")
     reg.add("resnet18", 1)

@@ -51,22 +51,28 @@ class Registry(Generic[T]):
 
         return deco
 
-    def get(self, name: str) -> T:
-        try:
-            return self._entries[name]
-        except (KeyError, TypeError):
-            alt = name.replace("-", "_") if isinstance(name, str) else None
-            for cand in (alt, alt.replace("_", "-") if alt else None):
+    def canonical(self, name: str) -> str:
+        """The registered spelling of ``name`` (``-`` and ``_`` are interchangeable: ``fashion_mnist`` ->
+        ``fashion-mnist``).
+
+        Raises:
+            UnknownNameError: no such entry; the message suggests close matches or lists the entries.
+        """
+        if isinstance(name, str):
+            alt = name.replace("-", "_")
+            for cand in (name, alt, alt.replace("_", "-")):
                 if cand in self._entries:
-                    return self._entries[cand]
-            hint = did_you_mean(str(name), self._entries)
-            if not hint:
-                hint = f"; registered {self.kind}s: {', '.join(sorted(self._entries))}"
-            raise UnknownNameError(f"Unknown {self.kind} {name!r}{hint}") from None
+                    return cand
+        hint = did_you_mean(str(name), self._entries)
+        if not hint:
+            hint = f"; registered {self.kind}s: {', '.join(sorted(self._entries))}"
+        raise UnknownNameError(f"Unknown {self.kind} {name!r}{hint}")
+
+    def get(self, name: str) -> T:
+        return self._entries[self.canonical(name)]
 
     def info(self, name: str) -> dict[str, Any]:
-        obj = self.get(name)
-        key = next(k for k, v in self._entries.items() if v is obj)
+        key = self.canonical(name)
         return dict(self._meta[key], name=key)
 
     def names(self, pattern: str = "*") -> list[str]:

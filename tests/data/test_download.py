@@ -1,6 +1,7 @@
 """download_dataset against a local HTTP server on 127.0.0.1 (a thread, random port) that serves small
 fixture files, honours Range requests, and can be told to serve corrupted bytes."""
 
+import dataclasses
 import hashlib
 import http.server
 import threading
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 from .data_fixtures import write_mnist_dir
 
-from cnnkit.data import dataset_status, download_dataset, load_dataset
+from cnnkit.data import DATASETS, dataset_status, download_dataset, load_dataset
 from cnnkit.data import download as dl
-from cnnkit.data.download import RemoteFile, fetch_file
+from cnnkit.data.download import RemoteFile, Resources, fetch_file
 from cnnkit.errors import DataError
 
 
@@ -80,12 +81,14 @@ def server():
 
 @pytest.fixture
 def fake_mnist(tmp_path, monkeypatch):
-    """Tiny MNIST files and a RESOURCES entry with their real SHA-256s."""
+    """Tiny MNIST files, and the mnist spec's resources replaced by theirs (with their real SHA-256s)."""
     src = tmp_path / "src"
     write_mnist_dir(src)
     files = {p.name: p.read_bytes() for p in src.iterdir()}
     specs = tuple(RemoteFile(n, hashlib.sha256(b).hexdigest(), size=len(b)) for n, b in sorted(files.items()))
-    monkeypatch.setitem(dl.RESOURCES, "mnist", (("http://127.0.0.1:9/unused/",), specs))
+    resources = Resources(("http://127.0.0.1:9/unused/",), specs)
+    # Specs are frozen (the registry is shared); the test swaps the whole entry for the test's duration.
+    monkeypatch.setitem(DATASETS._entries, "mnist", dataclasses.replace(DATASETS.get("mnist"), resources=resources))
     return files
 
 
@@ -233,3 +236,13 @@ def test_partial_file_is_opened_without_following_links(tmp_path):
     with dl._open_part(part, append=False) as f:  # a fresh start replaces the link, not its target
         f.write(b"new")
     assert victim.read_bytes() == b"precious" and not part.is_symlink() and part.read_bytes() == b"new"
+
+
+def test_every_downloadable_dataset_downloads_a_complete_layout():
+    # What `datasets download` fetches must be what `locate` then finds, for every dataset with resources.
+    downloadable = [DATASETS.get(n) for n in DATASETS.names() if DATASETS.get(n).downloadable]
+    assert {s.name for s in downloadable} == {"mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100"}
+    for spec in downloadable:
+        names = {f.name for f in spec.resources.files}
+        assert any(all(set(entry.split("|")) & names for entry in layout) for layout in spec.files), spec.name
+        assert all(f.sha256 or f.md5 for f in spec.resources.files) and spec.resources.mirrors

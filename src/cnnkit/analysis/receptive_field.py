@@ -148,7 +148,12 @@ def _bind(func: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
 
 @dataclass
 class WindowOp:
-    """A sliding-window op seen during tracking (for the stride-fit check)."""
+    """A sliding-window op seen during tracking (for the stride-fit check).
+
+    ``field`` is the receptive field of the op's input along ``dim`` and ``extent`` the network input's
+    size along that axis (both None when the input's field is not tracked there), so a check can tell
+    which input pixels the windows that torch drops would have seen.
+    """
 
     op: str
     dim: int
@@ -158,6 +163,8 @@ class WindowOp:
     padding: int
     dilation: int
     ceil_mode: bool
+    field: AxisRF | None = None
+    extent: int | None = None
 
 
 _REDUCTIONS = {
@@ -182,6 +189,7 @@ class RFTracker(TorchDispatchMode):
     def __init__(self, on_window: Callable[[WindowOp], None] | None = None) -> None:
         super().__init__()
         self._table: dict[int, tuple[torch.Tensor, RFState]] = {}
+        self._extent: dict[int, int] = {}  # input axis -> size of the network input along it
         self.on_window = on_window
 
     # -- table -----------------------------------------------------------------------------------------
@@ -192,7 +200,19 @@ class RFTracker(TorchDispatchMode):
             self._table[id(x)] = (x, _none("the input has no spatial axes"))
             return
         axes = {d: (d - first, AxisRF(1.0, 1.0, 0.0)) for d in range(first, x.ndim)}
+        self._extent = {d - first: int(x.shape[d]) for d in range(first, x.ndim)}
         self._table[id(x)] = (x, RFState("spatial", axes))
+
+    def window_op(
+        self, op: str, x: torch.Tensor, dim: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+    ) -> WindowOp:
+        """The :class:`WindowOp` of a window sliding along ``dim`` of ``x``, with ``x``'s field there."""
+        s = self.state(x)
+        field_, extent = None, None
+        if s is not None and s.kind == "spatial" and dim in s.axes:
+            axis, field_ = s.axes[dim]
+            extent = self._extent.get(axis)
+        return WindowOp(op, dim, int(x.shape[dim]), kernel, stride, padding, dilation, ceil_mode, field_, extent)
 
     def state(self, t: Any) -> RFState | None:
         if isinstance(t, torch.Tensor):
@@ -245,8 +265,7 @@ class RFTracker(TorchDispatchMode):
             ps, ds = _ints(b.get("padding"), n, 0), _ints(b.get("dilation"), n, 1)
             ceil = bool(b.get("ceil_mode"))
         for i in range(n):
-            dim = x.ndim - n + i
-            self.on_window(WindowOp(name, dim, int(x.shape[dim]), ks[i], ss[i], ps[i], ds[i], ceil))
+            self.on_window(self.window_op(name, x, x.ndim - n + i, ks[i], ss[i], ps[i], ds[i], ceil))
 
     def _propagate(self, func: Any, name: str, args: tuple, kwargs: dict, tracked: list, out: Any) -> None:
         outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]

@@ -16,17 +16,25 @@ Receptive fields come from :mod:`cnnkit.analysis.receptive_field`.
 
 Stride fit (the article's check): for every convolution and pooling axis the output size is
 ``(W - K + 2P)/S + 1`` with ``K = d (k - 1) + 1``. When it is not an integer torch floors it, and the last
-``r = (W - K + 2P) mod S`` positions of the padded input are never covered by a window. If any of them is
-real input (``r > P``), the strides do not fit: :func:`summarize` raises :class:`~cnnkit.errors.ConfigError`
-naming the layer, the numbers and paddings that would fit (a warning instead with ``allow_floor=True``).
-Two cases get a note on the row instead: only right padding is dropped (``r <= P``, e.g. a 3x3 stride-2
-conv with padding 1 on an even input, where every input pixel is still covered), and windows smaller than
-the stride (``K < S``, e.g. ResNet's 1x1 stride-2 projection), which skip positions between windows
-anyway. Pooling with ``ceil_mode=True`` chose its rounding explicitly and gets a note too.
+``r = (W - K + 2P) mod S`` positions of the padded input are never covered by a window. The strides do not
+fit when that silently loses information: some of those positions are real input (``r > P``) *and* they
+see network-input pixels that no kept window sees. :func:`summarize` then raises
+:class:`~cnnkit.errors.ConfigError` naming the layer, the numbers and paddings that would fit (a warning
+instead with ``allow_floor=True``). The other cases get a note on the row:
+
+- only right padding is dropped (``r <= P``, e.g. a 3x3 stride-2 conv with padding 1 on an even input);
+- the dropped positions see only input pixels that kept windows see too (their receptive fields, from
+  :mod:`cnnkit.analysis.receptive_field`, lie inside the kept ones' or outside the input): airbench's 2x2
+  pooling of a 27-wide map, whose dropped last row sees no input row that the row before does not, or a
+  blur-pool on an even size, whose dropped position is its own reflection padding;
+- windows smaller than the stride (``K < S``, e.g. ResNet's 1x1 stride-2 projection) skip positions
+  between them anyway;
+- pooling with ``ceil_mode=True`` chose its rounding explicitly.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,6 +47,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .._text import safe_markup
 from ..errors import CnnkitError, ConfigError
+from ..models import build_from_spec, create_model
 from .receptive_field import RFTracker, WindowOp
 
 __all__ = ["LayerRow", "Summary", "summarize", "summary_for", "FLOP_CONVENTION", "parse_input_shape"]
@@ -255,6 +264,12 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
         if r <= op.padding:
             notes.setdefault(id(m), []).append(f"{ax}: {value}; floor drops only right padding")
             return
+        lost = _unseen_input(op, num // op.stride + 1)
+        if lost is None:
+            notes.setdefault(id(m), []).append(
+                f"{ax}: {value}; floor drops positions that see no input pixel the kept windows do not see"
+            )
+            return
         if k_eff < op.stride:
             # Windows smaller than the stride skip positions between them anyway (a 1x1 stride-2
             # projection reads every other pixel); the dropped last position is one more such gap.
@@ -268,9 +283,10 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
             else f"no padding fits (W - K is odd and the stride is even); layer input sizes that fit: {sizes[0]}, {sizes[1]}"
         )
         kernel = f"K = {k_eff}" + (f" (kernel {op.kernel}, dilation {op.dilation})" if op.dilation > 1 else "")
+        unseen = f" (input pixels {lost[0]}..{lost[1]} reach no window)" if lost else ""
         problems.append(
             f"{label(m)}: strides don't fit on the {ax} axis: (W - K + 2P)/S + 1 = {value} is not an integer "
-            f"({kernel}); torch floors it and ignores {r - op.padding} input position(s) at the end; {hint}"
+            f"({kernel}); torch floors it and ignores {r - op.padding} input position(s) at the end{unseen}; {hint}"
         )
         if not allow_floor:
             raise ConfigError(problems[-1])
@@ -288,16 +304,17 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
             if t is not None:
                 x_in = next((a for a in _flat(args) if isinstance(a, torch.Tensor)), None)
                 geometry = _custom_window(m, x_in, t)
-                if geometry is not None and x_in is not None:
-                    # A catalog layer (locally connected, stochastic pooling, ...) computes its window with
-                    # unfold or a custom autograd function; its attributes give the geometry instead.
+                if geometry is not None and x_in is not None and id(m) not in windows_seen:
+                    # A catalog layer (locally connected, stochastic pooling, ...) that computes its window
+                    # with unfold or a custom autograd function: its attributes give the geometry instead.
+                    # Layers whose convolutions and poolings the tracker saw (a blur-pool pads, then convolves)
+                    # keep the exact field traced from those ops.
+                    n = len(geometry[0])
+                    for i in range(n):
+                        k, st, p, d = (g[i] for g in geometry)
+                        ceil = bool(getattr(m, "ceil_mode", False))
+                        on_window(tracker.window_op(type(m).__name__, x_in, x_in.ndim - n + i, k, st, p, d, ceil))
                     tracker.apply_window(x_in, t, *geometry)
-                    if id(m) not in windows_seen:
-                        n = len(geometry[0])
-                        for i in range(n):
-                            dim = x_in.ndim - n + i
-                            k, st, p, d = (g[i] for g in geometry)
-                            on_window(WindowOp(type(m).__name__, dim, int(x_in.shape[dim]), k, st, p, d, bool(getattr(m, "ceil_mode", False))))
                 pending.append((m, t))
 
     handles = []
@@ -363,6 +380,27 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
     )
 
 
+def _unseen_input(op: WindowOp, n_out: int) -> tuple[int, int] | tuple[()] | None:
+    """Network-input pixels that only the positions dropped by the floor see: ``(first, last)``; None when
+    there are none; ``()`` when unknown (the op's input has no tracked field along that axis).
+
+    Fields are taken as intervals: the kept windows cover positions ``0 .. last_kept`` of the op's input,
+    which together see input pixels up to ``hi(last_kept)`` when adjacent fields overlap or touch.
+    """
+    rf, extent = op.field, op.extent
+    if rf is None or extent is None:
+        return ()
+    k_eff = op.dilation * (op.kernel - 1) + 1
+    last_kept = (n_out - 1) * op.stride + k_eff - 1 - op.padding  # in unpadded positions of the op's input
+    lo = max(rf.interval(last_kept + 1)[0], 0.0)
+    hi = min(rf.interval(op.size_in - 1)[1], extent - 1.0)
+    if rf.jump <= rf.size:
+        lo = max(lo, rf.interval(last_kept)[1] + 1)
+    if lo > hi + 1e-9:  # outside the input, or inside what the kept windows see
+        return None
+    return math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
+
+
 def _custom_window(
     m: nn.Module, x: torch.Tensor | None, y: torch.Tensor
 ) -> tuple[list[int], list[int], list[int], list[int]] | None:
@@ -420,8 +458,6 @@ def summary_for(
         CnnkitError: unknown model name (with suggestions), bad spec, bad input shape, strides that
             do not fit.
     """
-    from ..models import build_from_spec, create_model
-
     key = str(name_or_spec)
     if isinstance(name_or_spec, Path) or _is_spec_path(key):
         model: nn.Module = build_from_spec(Path(key))

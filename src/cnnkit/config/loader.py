@@ -8,15 +8,15 @@ Errors are :class:`~cnnkit.errors.ConfigError` with one line naming the key path
 from __future__ import annotations
 
 import copy
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError
+from ._errors import format_validation_error
 from .defaults import DEFAULT_RUN
 from .schema import Config
 
@@ -73,8 +73,25 @@ def parse_overrides(items: list[str] | None) -> list[tuple[list[str], Any]]:
     return out
 
 
+# Keys that choose the model: changing one starts the model section afresh (see apply_overrides).
+_MODEL_CHOICE = ("name", "spec")
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    """``raw`` with each ``(path, value)`` of :func:`parse_overrides` set, in order (``raw`` is not changed).
+
+    An override that changes the model (``model.name`` or ``model.spec`` to another value, or the whole
+    ``model`` section) starts the model section afresh, as LightningCLI does when a class changes: the
+    previous model's keyword arguments (``variant: modern`` of the default LeNet-5) mean nothing to another
+    builder. Only the ``model.*`` keys given by ``--set`` (before or after the change) are kept.
+
+    Example:
+        >>> apply_overrides({"model": {"name": "lenet5", "variant": "modern"}}, parse_overrides(["model.name=resnet20"]))
+        {'model': {'name': 'resnet20'}}
+    """
     raw = copy.deepcopy(raw)
+    if _changes_model(raw, overrides):
+        raw["model"] = {}
     for path, value in overrides:
         node = raw
         for i, part in enumerate(path[:-1]):
@@ -88,60 +105,16 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]])
     return raw
 
 
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the schema section at ``loc`` (for suggestions)."""
-    model: type[BaseModel] | None = Config
-    for part in loc:
-        if model is None or not isinstance(part, str) or part not in model.model_fields:
-            return []
-        ann = model.model_fields[part].annotation
-        model = None
-        for cand in getattr(ann, "__args__", ()) or (ann,):
-            if isinstance(cand, type) and issubclass(cand, BaseModel):
-                model = cand
-    return list(model.model_fields) if model is not None else []
-
-
-_TYPE_WORDS = {
-    "int_parsing": "an integer",
-    "int_type": "an integer",
-    "int_from_float": "an integer",
-    "float_parsing": "a number",
-    "float_type": "a number",
-    "finite_number": "a finite number",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "tuple_type": "a list",
-    "list_type": "a list",
-}
-
-
-def _non_finite(text: str) -> bool:
-    try:
-        return not math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def _format_error(err: dict[str, Any]) -> str:
-    loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
-    path = ".".join(str(p) for p in loc) or "(top level)"
-    kind = err["type"]
-    value = err.get("input")
-    if kind == "extra_forbidden":
-        parent, key = loc[:-1], str(loc[-1])
-        return f"config key {path}: unknown key{did_you_mean(key, _fields_at(parent)) or ''}"
-    if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
-        return f"config key {path}: expected one of {expected}, received {value!r}"
-    if kind == "float_type" and isinstance(value, str) and _non_finite(value):
-        kind = "finite_number"  # `--set optim.lr=inf` arrives as the string 'inf'
-    if kind in _TYPE_WORDS:
-        return f"config key {path}: expected {_TYPE_WORDS[kind]}, received {value!r} ({type(value).__name__})"
-    return f"config key {path}: {err['msg'].lower()}, received {value!r}"
+def _changes_model(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> bool:
+    """Whether ``overrides`` choose another model than ``raw`` holds (a name or spec different from it)."""
+    model = raw.get("model")
+    current = model if isinstance(model, dict) else {}
+    for path, value in overrides:
+        if path == ["model"]:
+            return True
+        if len(path) == 2 and path[0] == "model" and path[1] in _MODEL_CHOICE and value != current.get(path[1]):
+            return True
+    return False
 
 
 def validate_config(raw: dict[str, Any] | None) -> Config:
@@ -153,10 +126,7 @@ def validate_config(raw: dict[str, Any] | None) -> Config:
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = _format_error(errors[0])
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(first + more) from None
+        raise ConfigError(format_validation_error(exc, Config)) from None
     for key in cfg.model.builder_kwargs():
         if not isinstance(key, str) or not key.isidentifier():
             raise ConfigError(f"config key model.{key}: not a valid keyword argument name")

@@ -1,15 +1,34 @@
 """The configuration schema: every key a run config may hold, with its type and default.
 
 Configs are data: components are named by registry name (``model.name: lenet5``, ``data.name:
-fashion-mnist``, ``optim.name: sgd``), never by import path. Unknown keys are rejected (see
+fashion-mnist``, ``task: classification``, ``optim.name: sgd``, ``schedule.name: cosine``,
+``train.loss: softmax_cross_entropy``), never by import path. Unknown keys are rejected (see
 :mod:`cnnkit.config.loader` for the messages).
+
+Component names are checked against the registries themselves, so the list of valid names has one home:
+the registry, where registering a new optimizer or dataset is all it takes for configs to accept it. The
+registries live in packages *above* config (packages point one way: config -> layers, data -> models ->
+tasks -> ... -> train), and two of them import this schema (data, train), so config cannot import them
+when it is imported: that would be a cycle, and would make ``import cnnkit.config`` load torch and every
+model. :func:`registered_name` therefore imports a registry's package when a name is validated, through
+the table :data:`_REGISTRIES`; by then every package can be imported. A bad name gets the registry's own
+message, with close matches (``config key optim.name: Unknown optimizer 'sgdd'; did you mean 'sgd'?``),
+and a good one is stored in its registered spelling (``fashion_mnist`` -> ``fashion-mnist``).
+Small closed sets that are no registry (``train.precision``, ``train.nan_policy``, ``data.fit``) stay
+``Literal`` types.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import importlib
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..errors import ConfigError, UnknownNameError
+from ._errors import format_validation_error
 
 __all__ = [
     "Config",
@@ -27,6 +46,8 @@ __all__ = [
     "EvalConfig",
     "FiniteFloat",
     "StrictInt",
+    "LOSS_ALIASES",
+    "registered_name",
 ]
 
 # Every number in a run config goes through one of these two types.
@@ -36,23 +57,94 @@ FiniteFloat = Annotated[float, Strict(), AllowInfNan(False)]
 # StrictInt: pydantic's lax mode reads `epochs: true` as 1 and "3" as 3; YAML `3` is an int already.
 StrictInt = Annotated[int, Strict()]
 
+# Where each registry of component names lives: (package, attribute). Packages, not their inner modules,
+# so a package may reorganise its files without touching config.
+_REGISTRIES: dict[str, tuple[str, str]] = {
+    "model": ("cnnkit.models", "MODELS"),
+    "dataset": ("cnnkit.data", "DATASETS"),
+    "task": ("cnnkit.tasks", "TASKS"),
+    "loss": ("cnnkit.layers", "LOSSES"),
+    "optimizer": ("cnnkit.train", "OPTIMIZERS"),
+    "schedule": ("cnnkit.train", "SCHEDULES"),
+}
+
+
+def registered_name(kind: str, name: str) -> str:
+    """``name`` in the registered spelling of the ``kind`` registry (see the module docstring).
+
+    Raises:
+        pydantic_core.PydanticCustomError: ``name`` is not registered; the message is the registry's, with
+            close matches (the loader turns it into a one-line :class:`~cnnkit.errors.ConfigError`).
+    """
+    package, attribute = _REGISTRIES[kind]
+    # Imported now, not at the top of this module: these packages import config (see the module docstring).
+    registry = getattr(importlib.import_module(package), attribute)
+    try:
+        return registry.canonical(name)
+    except UnknownNameError as exc:
+        raise PydanticCustomError("unknown_name", "{message}", {"message": str(exc)}) from None
+
+
+def _registered(kind: str) -> AfterValidator:
+    return AfterValidator(lambda name: registered_name(kind, name))
+
+
+ModelName = Annotated[str, _registered("model")]
+DatasetName = Annotated[str, _registered("dataset")]
+TaskName = Annotated[str, _registered("task")]
+OptimizerName = Annotated[str, _registered("optimizer")]
+ScheduleName = Annotated[str, _registered("schedule")]
+
+# Old spellings of loss names, still found in run folders' config.yaml (which must load and resume).
+LOSS_ALIASES: dict[str, str] = {"cross_entropy": "softmax_cross_entropy"}
+LossName = Annotated[
+    str, BeforeValidator(lambda name: LOSS_ALIASES.get(name, name) if isinstance(name, str) else name),
+    _registered("loss"),
+]
+
 
 class _Strict(BaseModel):
     # extra="forbid": a typo is an error, not a silently ignored key. allow_inf_nan=False: a float field
     # added later without FiniteFloat still refuses inf and nan.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    key_path: ClassVar[str] = ""
+    """Where this section sits in a whole config (``"data.augment"``), for messages about assignments."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `cfg.data.name = "x"` is validated too (validate_assignment); its error is a one-line ConfigError
+        # naming the key, as at load time, never a pydantic traceback.
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, type(self), self.key_path)) from None
 
 
 class ModelConfig(BaseModel):
     """``name`` (registry name) plus the builder's keyword arguments, or ``spec`` (a model-spec YAML path).
 
     Extra keys are the builder's keyword arguments; they are checked against the builder's signature when
-    the model is built (:func:`cnnkit.models.build_model`).
+    the model is built (:func:`cnnkit.models.build_model`). A keyword argument set to ``null`` is dropped,
+    so the builder's default applies (``--set model.variant=null``). With ``spec``, ``name`` is cleared:
+    run folders written before this rule record the default ``name: lenet5`` next to their ``spec``.
     """
 
     model_config = ConfigDict(extra="allow")
-    name: str | None = "lenet5"
+    name: ModelName | None = "lenet5"
     spec: str | dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_or_spec(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if v is not None or k in ("name", "spec")}
+        if data.get("spec") is not None:
+            data["name"] = None
+        elif "name" in data and data["name"] is None:
+            raise PydanticCustomError(
+                "model_name_or_spec", "expected a model name (cnnkit models) or a model spec (model.spec: net.yaml)"
+            )
+        return data
 
     def builder_kwargs(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -68,6 +160,7 @@ class ElasticConfig(_Strict):
     """Elastic deformation (Simard et al. 2003): a random displacement field smoothed by a Gaussian of
     width ``sigma`` pixels and scaled by ``alpha`` pixels."""
 
+    key_path: ClassVar[str] = "data.augment.elastic"
     alpha: FiniteFloat = Field(34.0, ge=0)
     sigma: FiniteFloat = Field(4.0, gt=0)
     p: FiniteFloat = Field(0.5, ge=0, le=1)
@@ -76,6 +169,7 @@ class ElasticConfig(_Strict):
 class AugmentConfig(_Strict):
     """Batched, on-device augmentations; all off by default. Each is deterministic for a given seed."""
 
+    key_path: ClassVar[str] = "data.augment"
     crop_padding: StrictInt = Field(0, ge=0, description="random crop after zero-padding by this many pixels")
     translate: StrictInt = Field(0, ge=0, description="random translation by up to this many pixels")
     hflip: bool = False
@@ -88,7 +182,8 @@ class AugmentConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    name: str = "digits"
+    key_path: ClassVar[str] = "data"
+    name: DatasetName = "digits"
     root: str | None = None
     batch_size: StrictInt = Field(64, ge=1)
     eval_batch_size: StrictInt = Field(512, ge=1)
@@ -112,6 +207,7 @@ class DataConfig(_Strict):
 
 
 class CheckpointConfig(_Strict):
+    key_path: ClassVar[str] = "train.checkpoint"
     every_epochs: StrictInt | None = Field(1, ge=1)
     every_steps: StrictInt | None = Field(None, ge=1)
     keep_last: StrictInt = Field(2, ge=1)
@@ -119,6 +215,7 @@ class CheckpointConfig(_Strict):
 
 
 class EarlyStoppingConfig(_Strict):
+    key_path: ClassVar[str] = "train.early_stopping"
     monitor: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
     patience: StrictInt = Field(5, ge=1)
@@ -127,6 +224,7 @@ class EarlyStoppingConfig(_Strict):
 
 
 class EMAConfig(_Strict):
+    key_path: ClassVar[str] = "train.ema"
     decay: FiniteFloat = Field(0.999, gt=0, lt=1)
     every_steps: StrictInt = Field(1, ge=1)
     evaluate_with_ema: bool = True
@@ -135,12 +233,14 @@ class EMAConfig(_Strict):
 class PenaltyConfig(_Strict):
     """Weight penalties added to the loss: l1 * sum|w| + l2 * sum w^2 / 2 (elastic net when both)."""
 
+    key_path: ClassVar[str] = "train.penalty"
     l1: FiniteFloat = Field(0.0, ge=0)
     l2: FiniteFloat = Field(0.0, ge=0)
     params: Literal["weights", "all"] = Field("weights", description="'weights' excludes biases and norm parameters")
 
 
 class TrainConfig(_Strict):
+    key_path: ClassVar[str] = "train"
     epochs: StrictInt = Field(10, ge=1)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: str = "auto"
@@ -160,11 +260,14 @@ class TrainConfig(_Strict):
     tta: Literal["none", "flip", "shift"] = "none"
     log_every: StrictInt = Field(50, ge=1)
     tensorboard: bool = False
-    loss: Literal["cross_entropy", "euclidean", "sigmoid_cross_entropy"] = "cross_entropy"
+    loss: LossName = Field(
+        "softmax_cross_entropy", description="a name in cnnkit.layers.LOSSES (the old 'cross_entropy' is accepted)"
+    )
 
 
 class OptimConfig(_Strict):
-    name: Literal["sgd", "adam", "adamw", "rmsprop", "adadelta"] = "sgd"
+    key_path: ClassVar[str] = "optim"
+    name: OptimizerName = "sgd"
     lr: FiniteFloat = Field(0.05, gt=0)
     momentum: FiniteFloat = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
@@ -178,7 +281,8 @@ class OptimConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    name: Literal["none", "step", "cosine", "onecycle", "linear"] = "none"
+    key_path: ClassVar[str] = "schedule"
+    name: ScheduleName = "none"
     warmup_epochs: FiniteFloat = Field(0.0, ge=0)
     step_size: StrictInt = Field(10, ge=1, description="step: epochs between decays")
     gamma: FiniteFloat = Field(0.1, gt=0, le=1)
@@ -188,6 +292,7 @@ class ScheduleConfig(_Strict):
 
 
 class EvalConfig(_Strict):
+    key_path: ClassVar[str] = "eval"
     top_k: StrictInt = Field(5, ge=1)
     ece_bins: StrictInt = Field(15, ge=2)
 
@@ -197,6 +302,7 @@ class Config(_Strict):
 
     seed: StrictInt = 0
     name: str | None = Field(None, description="run name; default: the config file's stem or 'default'")
+    task: TaskName = Field("classification", description="what the model learns: a name in cnnkit.tasks.TASKS")
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

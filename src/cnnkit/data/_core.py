@@ -1,4 +1,9 @@
-"""The dataset type every source returns, the dataset registry, and where files are looked for."""
+"""The dataset type every source returns, the dataset registry, where files are looked for, and the test
+split carved from datasets that ship without one.
+
+Each dataset is registered by its source module (:mod:`cnnkit.data.sources`), which holds its reader, its
+:class:`DatasetSpec` and its download resources.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -13,8 +19,19 @@ import torch
 from ..config.schema import DataConfig
 from ..errors import DataError
 from ..registry import Registry
+from .splits import split_indices
 
-__all__ = ["ArrayDataset", "DatasetSpec", "DATASETS", "search_dirs", "load_dataset"]
+if TYPE_CHECKING:  # annotations only: download.py builds on this module
+    from .download import Resources
+
+__all__ = [
+    "ArrayDataset", "DatasetSpec", "DATASETS", "TEST_SPLIT_SEED", "carve_test_split", "dataset_status",
+    "load_dataset", "search_dirs",
+]
+
+# The seed of the test split carved from datasets that ship without one: fixed (not data.split_seed) so
+# test accuracies stay comparable across runs and configs.
+TEST_SPLIT_SEED = 0
 
 
 @dataclass
@@ -63,11 +80,13 @@ class ArrayDataset:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registry entry: how to find and read one dataset.
+    """A registry entry: how to find, read and download one dataset.
 
     ``load(root, split, cfg, size, channels)`` returns an :class:`ArrayDataset`; ``root`` is the folder that
     :meth:`locate` found (or the user's path for ``image-folder`` / ``npz``). ``files`` are the names that
-    must all be present in a folder for it to count as found.
+    must all be present in a folder for it to count as found. ``resources`` say where ``cnnkit datasets
+    download`` fetches the files from (None: nothing to download); ``bundled`` names the package that ships
+    the data (``digits``: scikit-learn), which is then always present.
     """
 
     name: str
@@ -75,12 +94,17 @@ class DatasetSpec:
     load: Callable[..., ArrayDataset]
     files: tuple[tuple[str, ...], ...] = ()  # alternatives: each inner tuple is one complete layout
     needs_root: bool = False
-    downloadable: bool = False
+    resources: Resources | None = None
+    bundled: str | None = None
     apt_package: str | None = None
     num_classes: int | None = None
     source_shape: tuple[int, int, int] | None = None
     has_test_split: bool = True
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def downloadable(self) -> bool:
+        return self.resources is not None
 
     def locate(self, root: str | os.PathLike[str] | None = None) -> Path | None:
         """The first searched folder holding a complete set of this dataset's files, or None.
@@ -88,6 +112,8 @@ class DatasetSpec:
         Raises:
             DataError: ``root`` is given but does not exist (never fall back to files somewhere else).
         """
+        if self.bundled is not None:
+            return Path(f"<{self.bundled}>")  # ships with a package: always present
         folder = check_root(root)
         if self.needs_root:
             return folder
@@ -203,3 +229,34 @@ def load_dataset(
     ds = spec.load(folder, split, cfg, size=size, channels=channels)
     ds.name = spec.name
     return ds
+
+
+def carve_test_split(ds: ArrayDataset, split: str, test_fraction: float) -> ArrayDataset:
+    """``split`` (``"train"`` or ``"test"``) of a dataset that ships without a test split: a seeded,
+    stratified split of ``test_fraction``, with the fixed :data:`TEST_SPLIT_SEED`."""
+    keep, held = split_indices(ds.labels, test_fraction, TEST_SPLIT_SEED)
+    return ds.subset(keep if split == "train" else held)
+
+
+def dataset_status(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """One entry per registered dataset: ``{name, present, path, description, downloadable, searched}``
+    (for ``cnnkit datasets``)."""
+    out = []
+    for name in DATASETS.names():
+        spec = DATASETS.get(name)
+        where = spec.locate(root)
+        if spec.bundled is not None:
+            path: str | None = f"bundled with {spec.bundled}"
+        else:
+            path = str(where) if where is not None else None
+        out.append(
+            {
+                "name": name,
+                "present": where is not None,
+                "path": path,
+                "description": spec.description,
+                "downloadable": spec.downloadable,
+                "searched": [] if spec.needs_root or spec.bundled else [str(d) for d in search_dirs(name, root)],
+            }
+        )
+    return out

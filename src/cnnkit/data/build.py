@@ -13,9 +13,9 @@ from ..config.schema import DataConfig
 from ..errors import ConfigError, DataError
 from ._core import DATASETS, ArrayDataset, load_dataset, missing_message
 from .augment import BatchAugment
-from .folder import ImageFileDataset, scan_image_folder, split_files
 from .loader import InMemoryLoader, StreamingLoader
 from .preprocess import channel_stats, make_preprocessing, prepare_images
+from .sources.folder import ImageFileDataset, scan_image_folder, split_files
 from .splits import kfold_indices, split_indices, subset_indices
 
 __all__ = ["DataBundle", "build_data", "STREAM_THRESHOLD_BYTES"]

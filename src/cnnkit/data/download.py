@@ -1,6 +1,9 @@
-"""``cnnkit datasets download NAME`` and ``cnnkit datasets``: fetching dataset files from their canonical
-mirrors (resuming partial files, verifying checksums, moving into place atomically) and reporting which
-datasets are present."""
+"""``cnnkit datasets download NAME``: fetching a dataset's files from its mirrors, resuming partial files,
+verifying checksums and moving each into place atomically.
+
+This module is the generic machinery; what to fetch for each dataset (mirrors, file names, checksums) is a
+:class:`Resources` on the dataset's spec, next to its reader in :mod:`cnnkit.data.sources`.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +16,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from ..errors import DataError
-from ._core import DATASETS, default_download_dir, search_dirs
+from ._core import DATASETS, default_download_dir
 
-__all__ = ["RemoteFile", "RESOURCES", "download_dataset", "dataset_status", "fetch_file"]
+__all__ = ["RemoteFile", "Resources", "download_dataset", "fetch_file"]
 
 _CHUNK = 1 << 16
 
@@ -36,56 +39,12 @@ class RemoteFile:
     size: int | None = None
 
 
-# Canonical mirrors and checksums.
-# - MNIST: SHA-256 and sizes of the files LeCun et al. distribute (mirrored by PyTorch's ossci bucket and
-#   Google's cvdf bucket; yann.lecun.com itself now often refuses downloads).
-# - Fashion-MNIST: SHA-256 of the files on Zalando's S3 bucket; the sizes match the authors' README
-#   table (which publishes MD5: 8d4fb7e6..., 25c81989..., bef4ecab..., bb300cfd...).
-# - KMNIST: CODH publishes no checksums; these are the MD5s torchvision's KMNIST class verifies against
-#   (we could not confirm a SHA-256, so MD5 it is).
-# - CIFAR-10/100: SHA-256 of Krizhevsky's binary archives (CIFAR-10's size 170,052,171 bytes; the CIFAR
-#   page publishes MD5 c32a1d4ab5d03f1284b67883e8d87530 and 03b5dce01913d631647c71ecec9e9cb8).
-RESOURCES: dict[str, tuple[tuple[str, ...], tuple[RemoteFile, ...]]] = {
-    "mnist": (
-        (
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://storage.googleapis.com/cvdf-datasets/mnist/",
-            "http://yann.lecun.com/exdb/mnist/",
-        ),
-        (
-            RemoteFile("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", size=9912422),
-            RemoteFile("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", size=28881),
-            RemoteFile("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", size=1648877),
-            RemoteFile("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", size=4542),
-        ),
-    ),
-    "fashion-mnist": (
-        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        (
-            RemoteFile("train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", size=26421880),
-            RemoteFile("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", size=29515),
-            RemoteFile("t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", size=4422102),
-            RemoteFile("t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", size=5148),
-        ),
-    ),
-    "kmnist": (
-        ("https://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
-        (
-            RemoteFile("train-images-idx3-ubyte.gz", md5="bdb82020997e1d708af4cf47b453dcf7"),
-            RemoteFile("train-labels-idx1-ubyte.gz", md5="e144d726b3acfaa3e44228e80efcd344"),
-            RemoteFile("t10k-images-idx3-ubyte.gz", md5="5c965bf0a639b31b8f53240b1b52f4d7"),
-            RemoteFile("t10k-labels-idx1-ubyte.gz", md5="7320c461ea6c1c855c0b718fb2a4b134"),
-        ),
-    ),
-    "cifar10": (
-        ("https://www.cs.toronto.edu/~kriz/",),
-        (RemoteFile("cifar-10-binary.tar.gz", "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", size=170052171),),
-    ),
-    "cifar100": (
-        ("https://www.cs.toronto.edu/~kriz/",),
-        (RemoteFile("cifar-100-binary.tar.gz", "58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec"),),
-    ),
-}
+@dataclass(frozen=True)
+class Resources:
+    """Where a dataset's files are fetched from: base URLs tried in order, and the files with checksums."""
+
+    mirrors: tuple[str, ...]
+    files: tuple[RemoteFile, ...]
 
 
 def _digest(path: Path, algorithm: str) -> str:
@@ -109,7 +68,7 @@ def _check(path: Path, spec: RemoteFile) -> str | None:
     return None
 
 
-# A file whose size the table does not record still may not grow without bound (the largest recorded
+# A file whose size its resources do not record still may not grow without bound (the largest recorded
 # size, CIFAR-10's archive, is 170,052,171 bytes).
 _MAX_UNKNOWN_SIZE = 1 << 30
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -234,49 +193,24 @@ def download_dataset(
     name: str, root: str | os.PathLike[str] | None = None, *, mirrors: list[str] | None = None, timeout: float = 30.0
 ) -> Path:
     """Fetch dataset ``name`` into ``root/<name>`` (default ``$CNNKIT_DATA/<name>`` or
-    ``~/.cache/cnnkit/<name>``) from its canonical mirrors (or ``mirrors``, base URLs); returns the folder.
+    ``~/.cache/cnnkit/<name>``) from the mirrors of its :class:`Resources` (or ``mirrors``, base URLs);
+    returns the folder.
 
     Raises:
         DataError: the dataset cannot be downloaded, or the network is unreachable; the one-line message
             says where to put the files by hand (and, for Fashion-MNIST, the apt package).
     """
     spec = DATASETS.get(name)
-    if spec.name not in RESOURCES:
-        if spec.name == "digits":
-            raise DataError("digits ships with scikit-learn: there is nothing to download")
+    if spec.resources is None:
+        if spec.bundled is not None:
+            raise DataError(f"{spec.name} ships with {spec.bundled}: there is nothing to download")
         raise DataError(f"{spec.name} reads your own files (data.root); there is nothing to download")
-    canonical, files = RESOURCES[spec.name]
     dest = default_download_dir(spec.name, root)
     try:
-        for f in files:
-            fetch_file(f, dest, mirrors or canonical, timeout=timeout)
+        for f in spec.resources.files:
+            fetch_file(f, dest, mirrors or spec.resources.mirrors, timeout=timeout)
     except DataError as e:
-        names = ", ".join(f.name for f in files)
+        names = ", ".join(f.name for f in spec.resources.files)
         hint = f" (or `apt-get install {spec.apt_package}`)" if spec.apt_package else ""
         raise DataError(f"{e}. Put {names} in {dest}{hint}") from None
     return dest
-
-
-def dataset_status(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
-    """One entry per registered dataset: ``{name, present, path, description}`` (for ``cnnkit datasets``)."""
-    out = []
-    for name in DATASETS.names():
-        spec = DATASETS.get(name)
-        where = spec.locate(root)
-        if spec.needs_root:
-            path = str(where) if where is not None else None
-        elif name == "digits":
-            path = "bundled with scikit-learn"
-        else:
-            path = str(where) if where is not None else None
-        out.append(
-            {
-                "name": name,
-                "present": where is not None,
-                "path": path,
-                "description": spec.description,
-                "downloadable": name in RESOURCES,
-                "searched": [] if spec.needs_root or name == "digits" else [str(d) for d in search_dirs(name, root)],
-            }
-        )
-    return out

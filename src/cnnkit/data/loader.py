@@ -190,7 +190,7 @@ class StreamingLoader(_Base):
     each batch on the device exactly as :class:`InMemoryLoader` does; for image folders too large for memory.
 
     ``dataset[i]`` must return ``(uint8 (C, H, W) at the input size, label)``
-    (:class:`~cnnkit.data.folder.ImageFileDataset`). ``images`` is None (nothing is held in memory);
+    (:class:`~cnnkit.data.sources.folder.ImageFileDataset`). ``images`` is None (nothing is held in memory);
     ``labels`` holds all labels.
     """
 

@@ -62,7 +62,7 @@ def kfold_indices(labels: np.ndarray | torch.Tensor, k: int, stratified: bool = 
     Stratified (scikit-learn ``StratifiedKFold``, shuffled with ``seed``) so each fold keeps the class
     ratios; plain shuffled ``KFold`` when ``stratified`` is False.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.model_selection import KFold, StratifiedKFold  # lazy: scikit-learn takes seconds to import
 
     y = _as_numpy(labels)
     if not 2 <= k <= len(y):

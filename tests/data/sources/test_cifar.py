@@ -4,10 +4,10 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from .data_fixtures import cifar_bytes
+from ..data_fixtures import cifar_bytes
 
 from cnnkit.data import load_dataset
-from cnnkit.data.cifar import CIFAR10_CLASSES
+from cnnkit.data.sources.cifar import CIFAR10_CLASSES
 from cnnkit.errors import DataError
 
 

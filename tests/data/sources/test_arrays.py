@@ -9,22 +9,6 @@ from cnnkit.data import load_dataset, load_npy
 from cnnkit.errors import DataError
 
 
-def test_digits_fixed_stratified_split():
-    from sklearn.datasets import load_digits
-
-    train, test = load_dataset("digits"), load_dataset("digits", split="test")
-    assert len(train) + len(test) == 1797 and len(test) == round(0.25 * 1797)
-    assert train.images.shape[1:] == (1, 8, 8) and train.images.dtype == torch.uint8
-    # 0..16 rescaled to 0..255 exactly: the value 16 becomes 255, 8 becomes round(127.5) = 128.
-    ref = load_digits()
-    all_images = torch.cat([train.images, test.images]).flatten(1).sort(dim=1).values
-    expected = torch.from_numpy(np.rint(ref.images.reshape(1797, -1) * 255 / 16).astype(np.uint8)).sort(dim=1).values
-    assert torch.equal(all_images.sort(dim=0).values, expected.sort(dim=0).values)
-    counts = torch.bincount(test.labels, minlength=10).float()
-    assert (counts - counts.mean()).abs().max() <= 2  # stratified: about 45 per class
-    assert torch.equal(load_dataset("digits", split="test").images, test.images)  # fixed
-
-
 def _save(path, **arrays):
     np.savez(path, **arrays)
     return path

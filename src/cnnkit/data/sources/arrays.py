@@ -1,4 +1,4 @@
-"""Datasets that arrive as arrays: scikit-learn's 8x8 digits (the embedded default) and ``.npz`` files."""
+"""``.npz`` array files (``npz`` dataset) and ``.npy`` files (``predict`` inputs), read without pickle."""
 
 from __future__ import annotations
 
@@ -10,28 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config.schema import DataConfig
-from ..errors import DataError
-from ._core import DATASETS, ArrayDataset, DatasetSpec
-from .folder import TEST_SPLIT_SEED
-from .splits import split_indices
+from ...config.schema import DataConfig
+from ...errors import DataError
+from .._core import DATASETS, ArrayDataset, DatasetSpec, carve_test_split
 
 __all__ = ["images_to_uint8_nchw", "load_npy"]
-
-
-def _carve(ds: ArrayDataset, split: str, test_fraction: float) -> ArrayDataset:
-    keep, held = split_indices(ds.labels, test_fraction, TEST_SPLIT_SEED)
-    return ds.subset(keep if split == "train" else held)
-
-
-def _load_digits(folder: Path | None, split: str, cfg: DataConfig, **_: object) -> ArrayDataset:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    # The 8x8 images hold counts 0..16 (pixels of a 32x32 bitmap per 4x4 block); rescale to 0..255.
-    x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    ds = ArrayDataset(torch.from_numpy(x), torch.from_numpy(bunch.target.astype(np.int64)), [str(i) for i in range(10)])
-    return _carve(ds, split, cfg.test_fraction)
 
 
 def images_to_uint8_nchw(x: np.ndarray, source: str) -> np.ndarray:
@@ -159,25 +142,9 @@ def _load_npz(folder: Path, split: str, cfg: DataConfig, **_: object) -> ArrayDa
             raise DataError(f"npz file {path}: label {top} implies over {_MAX_UNNAMED_CLASSES} classes; add class_names or fix the labels")
         names = [str(i) for i in range(top + 1)]
     ds = ArrayDataset(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), names)
-    return ds if has_test else _carve(ds, split, cfg.test_fraction)
+    return ds if has_test else carve_test_split(ds, split, cfg.test_fraction)
 
 
-class _DigitsSpec(DatasetSpec):
-    def locate(self, root: object = None) -> Path | None:
-        return Path("<scikit-learn>")  # ships with scikit-learn, always present
-
-
-DATASETS.add(
-    "digits",
-    _DigitsSpec(
-        "digits",
-        "scikit-learn's 1,797 8x8 handwritten digits (embedded default; fixed 75/25 train/test split)",
-        _load_digits,
-        num_classes=10,
-        source_shape=(1, 8, 8),
-        has_test_split=False,
-    ),
-)
 DATASETS.add(
     "npz",
     DatasetSpec(

@@ -1,4 +1,5 @@
-"""CIFAR-10 and CIFAR-100 (Krizhevsky 2009) from the *binary* distribution, never the pickled one.
+"""CIFAR-10 and CIFAR-100 (Krizhevsky 2009) from the *binary* distribution, never the pickled one: the
+reader, the two datasets and where their archives are downloaded from.
 
 Binary records: CIFAR-10 is ``<1 label byte><3072 pixel bytes>``; CIFAR-100 is ``<1 coarse label byte><1
 fine label byte><3072 pixel bytes>``; pixels are the red, then green, then blue 32x32 planes, row-major.
@@ -15,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config.schema import DataConfig
-from ..errors import DataError
-from ._core import DATASETS, ArrayDataset, DatasetSpec
+from ...config.schema import DataConfig
+from ...errors import DataError
+from .._core import DATASETS, ArrayDataset, DatasetSpec
+from ..download import RemoteFile, Resources
 
 __all__ = ["read_cifar_records", "CIFAR10_CLASSES"]
 
@@ -113,6 +115,18 @@ def _make_loader(layout: dict):
     return load
 
 
+# SHA-256 of Krizhevsky's binary archives (CIFAR-10's size 170,052,171 bytes; the CIFAR page publishes MD5
+# c32a1d4ab5d03f1284b67883e8d87530 and 03b5dce01913d631647c71ecec9e9cb8).
+_MIRRORS = ("https://www.cs.toronto.edu/~kriz/",)
+_C10_RESOURCES = Resources(
+    _MIRRORS,
+    (RemoteFile("cifar-10-binary.tar.gz", "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", size=170052171),),
+)
+_C100_RESOURCES = Resources(
+    _MIRRORS, (RemoteFile("cifar-100-binary.tar.gz", "58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec"),)
+)
+
+
 def _files(layout: dict) -> tuple[tuple[str, ...], ...]:
     extracted = tuple(f"{layout['dir']}/{f}" for f in layout["train"] + layout["test"])
     flat = tuple(layout["train"] + layout["test"])
@@ -126,7 +140,7 @@ DATASETS.add(
         "CIFAR-10, 50k/10k 32x32 RGB, 10 classes (Krizhevsky 2009), binary version",
         _make_loader(_C10),
         files=_files(_C10),
-        downloadable=True,
+        resources=_C10_RESOURCES,
         num_classes=10,
         source_shape=(3, 32, 32),
     ),
@@ -138,7 +152,7 @@ DATASETS.add(
         "CIFAR-100, 50k/10k 32x32 RGB, 100 fine classes (Krizhevsky 2009), binary version",
         _make_loader(_C100),
         files=_files(_C100),
-        downloadable=True,
+        resources=_C100_RESOURCES,
         num_classes=100,
         source_shape=(3, 32, 32),
     ),

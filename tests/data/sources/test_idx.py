@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from .data_fixtures import write_idx, write_mnist_dir
+from ..data_fixtures import write_idx, write_mnist_dir
 
 from cnnkit.config import DataConfig
 from cnnkit.data import DATASETS, load_dataset, read_idx

@@ -17,20 +17,17 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..config.schema import DataConfig
-from ..errors import DataError
-from ._core import DATASETS, ArrayDataset, DatasetSpec
-from .preprocess import prepare_images
-from .splits import split_indices
+from ...config.schema import DataConfig
+from ...errors import DataError
+from .._core import DATASETS, TEST_SPLIT_SEED, ArrayDataset, DatasetSpec
+from ..preprocess import prepare_images
+from ..splits import split_indices
 
-__all__ = ["read_image", "scan_image_folder", "FolderIndex", "ImageFileDataset", "TEST_SPLIT_SEED"]
+__all__ = ["read_image", "scan_image_folder", "split_files", "FolderIndex", "ImageFileDataset"]
 
 ALLOWED_FORMATS = ("PNG", "JPEG")
 _EXTENSIONS = {".png", ".jpg", ".jpeg"}
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "P;gray"}
-# The seed of the test split carved from datasets that ship without one: fixed (not data.split_seed) so
-# test accuracies stay comparable across runs and configs.
-TEST_SPLIT_SEED = 0
 
 
 def _open(path: Path) -> Image.Image:

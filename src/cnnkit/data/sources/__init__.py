@@ -1,0 +1,28 @@
+"""Dataset sources, one module per file format. Each holds its reader, the datasets that use it (their
+:class:`~cnnkit.data.DatasetSpec`, registered in :data:`~cnnkit.data.DATASETS` on import) and where their
+files are downloaded from (:class:`~cnnkit.data.download.Resources`):
+
+- :mod:`.idx`: IDX files: ``mnist``, ``fashion-mnist``, ``kmnist``;
+- :mod:`.cifar`: CIFAR binary records: ``cifar10``, ``cifar100``;
+- :mod:`.folder`: PNG/JPEG files, one sub-folder per class: ``image-folder``;
+- :mod:`.arrays`: ``.npz`` files: ``npz`` (and ``.npy`` files for ``predict``);
+- :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``.
+"""
+
+from .arrays import images_to_uint8_nchw as images_to_uint8_nchw
+from .arrays import load_npy as load_npy
+from .cifar import CIFAR10_CLASSES as CIFAR10_CLASSES
+from .cifar import read_cifar_records as read_cifar_records
+from . import digits as digits  # registers `digits` (a module with no public names)
+from .folder import FolderIndex as FolderIndex
+from .folder import ImageFileDataset as ImageFileDataset
+from .folder import read_image as read_image
+from .folder import scan_image_folder as scan_image_folder
+from .folder import split_files as split_files
+from .idx import IDX_FILES as IDX_FILES
+from .idx import read_idx as read_idx
+
+__all__ = [
+    "CIFAR10_CLASSES", "FolderIndex", "IDX_FILES", "ImageFileDataset", "images_to_uint8_nchw", "load_npy",
+    "read_cifar_records", "read_idx", "read_image", "scan_image_folder", "split_files",
+]

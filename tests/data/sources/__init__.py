@@ -1,0 +1,1 @@
+"""Tests for cnnkit.data.sources: one module per source, as in the package."""
