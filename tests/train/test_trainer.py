@@ -190,9 +190,9 @@ def test_aux_heads_weighted_0_3():
     x, y = next(iter(one_batch_loader().epoch_batches(0)))
     main, aux = net(x)
     expected = nn.functional.cross_entropy(main, y) + 0.3 * nn.functional.cross_entropy(aux, y)
-    loss, logits = t._loss((main, aux), y)
-    torch.testing.assert_close(loss, expected)
-    assert logits is main
+    step = t.task.train_step(lambda _: (main, aux), x, y)
+    torch.testing.assert_close(step.loss, expected)
+    assert step.outputs is main
     w_aux = net.aux.weight.clone()
     t.fit()
     assert not torch.equal(w_aux, net.aux.weight)  # the aux head was trained too

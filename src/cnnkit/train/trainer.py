@@ -28,11 +28,11 @@ from .distributed import DistInfo, all_reduce_sum, run_on_main
 from .early_stopping import EarlyStopping
 from .evaluation import epoch_batches, tta_logits
 from .ema import ModelEMA
-from .losses import AUX_WEIGHT, make_criterion
 from .metrics import MetricsLog, json_safe
 from .optim import build_optimizer
 from .progress import Progress
 from .regularizers import max_norm_, penalty_loss, penalty_params
+from ..tasks import Task, create_task
 from ..runtime import autocast_context, resolve_device, setup_runtime
 from .schedules import apply_lr, build_schedule
 from .signals import RESUMABLE_EXIT_CODE, StopFlag, handle_stop_signals
@@ -100,6 +100,7 @@ class Trainer:
         quiet: bool = False,
         progress: Progress | None = None,
         on_step_end: Callable[[Trainer], None] | None = None,
+        task: Task | None = None,
     ) -> None:
         self.cfg = cfg if isinstance(cfg, Config) else validate_config(dict(cfg or {}))
         tc = self.cfg.train
@@ -124,8 +125,8 @@ class Trainer:
         self.schedule = build_schedule(
             self.cfg.schedule, lr=self.cfg.optim.lr, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch
         )
-        self.criterion = make_criterion(tc.loss, label_smoothing=tc.label_smoothing)
-        self.eval_criterion = make_criterion(tc.loss, label_smoothing=0.0)
+        # The task turns a batch into a loss and metrics (cnnkit.tasks); the loop knows nothing else of it.
+        self.task = task if task is not None else create_task(self.cfg.task, loss=tc.loss, label_smoothing=tc.label_smoothing)
         self._penalty_params = (
             penalty_params(self.raw_model, tc.penalty.params) if (tc.penalty.l1 > 0 or tc.penalty.l2 > 0) else []
         )
@@ -164,7 +165,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.skipped_steps = 0
         self.stopped_early = False
-        self._acc = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss sum, correct, count
+        self._acc = self.task.metric_state(self.device)  # the task's running sums for this epoch
         self._epoch_seconds = 0.0
         self._prepared = False
         self._tb: Any = None
@@ -198,21 +199,16 @@ class Trainer:
         tta = tta if tta is not None else self.cfg.train.tta
         was_training = model.training
         model.eval()
-        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        sums = self.task.metric_state(self.device)
+        forward = lambda v: tta_logits(model, v, tta)  # noqa: E731
         for x, y in epoch_batches(loader, 0) if self.dist.is_main else ():
             x, y = self._to_device(x, y)
             with autocast_context(self.cfg.train.precision, self.device):
-                logits = tta_logits(model, x, tta)
-            logits = logits.float()
-            sums[0] += self.eval_criterion(logits, y).double() * y.shape[0]
-            sums[1] += (logits.argmax(1) == y).sum()
-            sums[2] += y.shape[0]
+                step = self.task.eval_step(forward, x, y)
+            self.task.update_metrics(sums, step)
         model.train(was_training)
         all_reduce_sum(sums, self.dist)
-        loss, correct, count = sums.tolist()
-        if count == 0:
-            return {"loss": float("nan"), "accuracy": float("nan"), "count": 0}
-        return {"loss": loss / count, "accuracy": correct / count, "count": int(count)}
+        return self.task.compute_metrics(sums)
 
     def fit(self, *, resume: bool | str | Path = False) -> dict[str, Any]:
         """Train for ``train.epochs`` (or until early stopping); returns the summary.
@@ -315,15 +311,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def _loss(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(out, (tuple, list)):
-            main, aux = out[0], out[1:]
-            loss = self.criterion(main, y)
-            for a in aux:
-                loss = loss + AUX_WEIGHT * self.criterion(a, y)
-            return loss, main
-        return self.criterion(out, y), out
-
     def _train_epoch(self) -> bool:
         """Train ``self.epoch`` from ``self.step``; returns True when training should end (early stopping)."""
         tc = self.cfg.train
@@ -346,9 +333,8 @@ class Trainer:
             x, y = self._to_device(x, y)
             apply_lr(self.optimizer, self.schedule(self.global_step))
             with autocast_context(tc.precision, self.device):
-                out = self.model(x)
-                loss, logits = self._loss(out, y)
-            total = loss
+                step = self.task.train_step(self.model, x, y)
+            total = step.loss
             if self._penalty_params:
                 total = total + penalty_loss(self._penalty_params, l1=tc.penalty.l1, l2=tc.penalty.l2)
             skip = False
@@ -371,18 +357,17 @@ class Trainer:
             else:
                 self._backward_and_step(total)
                 with torch.no_grad():
-                    self._acc[0] += loss.detach().double() * y.shape[0]
-                    self._acc[1] += (logits.detach().argmax(1) == y).sum()
-                    self._acc[2] += y.shape[0]
+                    self.task.update_metrics(self._acc, step)
             self.step += 1
             self.global_step += 1
             if self.on_step_end is not None:
                 self.on_step_end(self)
             if self.progress.want_update():
-                n = max(1.0, self._acc[2].item())
+                m = self.task.compute_metrics(self._acc)
                 dt = self._epoch_seconds + time.perf_counter() - t0
                 self.progress.update(
-                    self.step, loss=self._acc[0].item() / n, acc=self._acc[1].item() / n, ips=n * self.dist.world_size / max(dt, 1e-9)
+                    self.step, loss=m["loss"], acc=m.get("accuracy", float("nan")),
+                    ips=max(1, m["count"]) * self.dist.world_size / max(dt, 1e-9),
                 )
             if not check_every_step and self.step % tc.log_every == 0:
                 self._check_accumulated_finite()
@@ -438,6 +423,7 @@ class Trainer:
         )
 
     def _check_accumulated_finite(self) -> None:
+        # Every task's state holds the loss sum first; a NaN anywhere in the epoch poisons it.
         if not math.isfinite(self._acc[0].item()):
             self._raise_nonfinite(self._acc[0].item())
 
@@ -455,16 +441,14 @@ class Trainer:
         stop = self._agree_stop()
         acc = self._acc.clone()
         all_reduce_sum(acc, self.dist)
-        loss_sum, correct, count = acc.tolist()
+        train = self.task.compute_metrics(acc)
+        count = train["count"]
         self.train_seconds += self._epoch_seconds
-        row: dict[str, Any] = {
-            "epoch": self.epoch + 1,
-            "train_loss": loss_sum / count if count else float("nan"),
-            "train_accuracy": correct / count if count else float("nan"),
-        }
+        row: dict[str, Any] = {"epoch": self.epoch + 1}
+        row.update({f"train_{k}": train[k] for k in self.task.metric_names})
         if self.val_loader is not None:
             val = self.evaluate(self.val_loader)
-            row["val_loss"], row["val_accuracy"] = val["loss"], val["accuracy"]
+            row.update({f"val_{k}": val[k] for k in self.task.metric_names})
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row["seconds"] = self._epoch_seconds
         row["images_per_second"] = count / self._epoch_seconds if self._epoch_seconds > 0 else 0.0
