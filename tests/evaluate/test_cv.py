@@ -138,3 +138,14 @@ def test_cli_json_prints_only_json_on_stdout(tmp_path: Path, capsys: pytest.Capt
     result = json.loads(captured.out)  # the whole of stdout is one JSON document
     assert result["completed"] == 2 and "test_accuracy" in result["mean"]
     assert "test accuracy:" in captured.err  # the per-fold lines still reach the user, on stderr
+
+
+def test_overwrite_never_deletes_a_folder_cnnkit_did_not_create(tmp_path: Path) -> None:
+    # Before the fix `cnnkit cv --out DIR --overwrite` removed any DIR with its files.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    cfg = validate_config({"name": "x"})
+    with pytest.raises(CnnkitError, match="not a cnnkit run folder"):
+        cross_validate(cfg, folds=2, out=mine, overwrite=True)
+    assert (mine / "thesis.tex").read_text() == "precious"

@@ -9,17 +9,16 @@ deviation (sample std, ``ddof=1``, the usual estimate from K folds).
 
 from __future__ import annotations
 
-import datetime as _dt
 import io
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import CnnkitError
+from ..runs import atomic_write_text, make_run_dir
 
 __all__ = ["cross_validate", "summarize_folds"]
 
@@ -79,17 +78,9 @@ def cross_validate(
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise CnnkitError(f"Expected folds >= 2. Received: folds={folds!r}")
     name = cfg.name or "cv"
-    if out is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{name}-cv-{stamp}"
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise CnnkitError(f"{out} exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise CnnkitError(f"cross-validation folder {out} already exists; pass --overwrite to replace it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # The cv folder is a run folder like any other: it carries cnnkit's marker, so --overwrite replaces
+    # only a folder cnnkit made (never the current folder, home, or a user's folder).
+    out = make_run_dir(f"{name}-cv", out=out, overwrite=overwrite)
     per_fold: list[dict[str, Any]] = []
     for i in range(folds):
         fold_cfg = cfg.model_copy(deep=True)
@@ -104,7 +95,7 @@ def cross_validate(
         stats = summarize_folds([f["metrics"] for f in per_fold])
         result = {"folds": folds, "stratified": stratified, "out": str(out), "completed": i + 1,
                   "per_fold": per_fold, **stats}
-        (out / "cv_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        atomic_write_text(out / "cv_summary.json", json.dumps(result, indent=2))
     return result
 
 

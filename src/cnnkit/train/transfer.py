@@ -20,29 +20,34 @@ def load_matching_weights(model: nn.Module, source: str | Path) -> dict[str, lis
     ``matched``, ``missing`` (in the model, not in the file), ``unexpected`` (in the file, not in the model)
     and ``shape_mismatch`` (e.g. a classifier head for another number of classes) tensor names.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
     path = Path(source)
     if path.is_dir():
         path = path / "model.safetensors"
     if not path.is_file():
         raise CnnkitError(f"--init-from: weights not found: {path}")
-    try:
-        weights = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CnnkitError(f"--init-from: weights file {path} is corrupt or truncated ({exc})") from None
     own = model.state_dict()
     report: dict[str, list[str]] = {"matched": [], "missing": [], "unexpected": [], "shape_mismatch": []}
     update: dict[str, torch.Tensor] = {}
-    for name, tensor in own.items():
-        if name not in weights:
-            report["missing"].append(name)
-        elif tuple(weights[name].shape) != tuple(tensor.shape):
-            report["shape_mismatch"].append(f"{name} {tuple(weights[name].shape)} -> {tuple(tensor.shape)}")
-        else:
-            update[name] = weights[name].to(dtype=tensor.dtype)
-            report["matched"].append(name)
+    try:
+        # The header names every tensor's shape: only tensors that match the model are read, so a received
+        # file can never make cnnkit allocate more than the model itself holds.
+        with safe_open(str(path), framework="pt") as fh:
+            names = list(fh.keys())
+            for name, tensor in own.items():
+                if name not in names:
+                    report["missing"].append(name)
+                    continue
+                shape = tuple(fh.get_slice(name).get_shape())
+                if shape != tuple(tensor.shape):
+                    report["shape_mismatch"].append(f"{name} {shape} -> {tuple(tensor.shape)}")
+                else:
+                    update[name] = fh.get_tensor(name).to(dtype=tensor.dtype)
+                    report["matched"].append(name)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CnnkitError(f"--init-from: weights file {path} is corrupt or truncated ({exc})") from None
+    weights = names
     report["unexpected"] = [n for n in weights if n not in own]
     if not report["matched"]:
         raise CnnkitError(f"--init-from {source}: no tensor matches this model by name and shape")
