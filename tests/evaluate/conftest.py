@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from eval_helpers import make_run  # type: ignore[import-not-found]
+
+from .eval_helpers import make_run
 
 
 @pytest.fixture(scope="session")

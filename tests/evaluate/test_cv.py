@@ -15,7 +15,7 @@ from cnnkit.errors import CnnkitError
 from cnnkit.evaluate import cross_validate
 from cnnkit.evaluate.cv import summarize_folds
 
-from eval_helpers import SPEC  # type: ignore[import-not-found]
+from .eval_helpers import SPEC
 
 
 @pytest.mark.parametrize("stratified", [True, False])

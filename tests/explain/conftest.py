@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from explain_helpers import make_digits_run, trained_shape_model, trained_square_model  # type: ignore[import-not-found]
 from torch import nn
+
+from .explain_helpers import make_digits_run, trained_shape_model, trained_square_model
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from explain_helpers import SQUARE, shape_task, square_task  # type: ignore[import-not-found]
 from torch import nn
 
 from cnnkit.errors import CnnkitError
 from cnnkit.explain import ATTRIBUTION_METHODS, attribute, no_leftover_hooks
+
+from .explain_helpers import SQUARE, shape_task, square_task
 
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from explain_helpers import square_task  # type: ignore[import-not-found]
 from torch import nn
 
 from cnnkit.errors import CnnkitError
 from cnnkit.explain import METHODS, explain, explain_model
 from cnnkit.explain.run import default_gradcam_layer
+
+from .explain_helpers import square_task
 
 
 def _no_hooks(model: nn.Module) -> bool:

@@ -5,7 +5,7 @@ from cnnkit.errors import ConfigError
 from cnnkit.models import model_info
 from cnnkit.models.dqn import dqn
 
-from _beyond2d_harness import check_model, n_params
+from ._beyond2d_harness import check_model, n_params
 
 
 def test_published_param_count_18_actions():

@@ -5,7 +5,7 @@ from cnnkit.errors import ConfigError
 from cnnkit.models import model_info
 from cnnkit.models.tcn import tcn
 
-from _beyond2d_harness import check_model, n_params
+from ._beyond2d_harness import check_model, n_params
 
 
 def _conv_params(c_in: int, c_out: int, k: int, weight_norm: bool) -> int:

@@ -5,7 +5,7 @@ from cnnkit.errors import ConfigError
 from cnnkit.models import create_model, model_info
 from cnnkit.models.tdnn import tdnn
 
-from _beyond2d_harness import check_model, n_params
+from ._beyond2d_harness import check_model, n_params
 
 
 def test_param_count_from_fig2_of_the_paper():

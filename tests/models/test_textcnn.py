@@ -5,7 +5,7 @@ from cnnkit.errors import ConfigError
 from cnnkit.models import model_info
 from cnnkit.models.textcnn import textcnn
 
-from _beyond2d_harness import check_model, n_params
+from ._beyond2d_harness import check_model, n_params
 
 
 def test_param_count_from_section_3_1():

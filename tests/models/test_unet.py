@@ -5,7 +5,7 @@ from cnnkit.errors import ConfigError
 from cnnkit.models import model_info
 from cnnkit.models.unet import unet
 
-from _beyond2d_harness import check_model, n_params
+from ._beyond2d_harness import check_model, n_params
 
 
 def _conv(c_in: int, c_out: int, k: int) -> int:

@@ -11,11 +11,12 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 from torch import nn
-from train_helpers import TinyNet, base_cfg, loaders, read_rows, strip_timing
 
 from cnnkit.data import InMemoryLoader
 from cnnkit.train import Trainer, TrainingInterrupted
 from cnnkit.train.distributed import init_distributed, shutdown_distributed
+
+from .train_helpers import TinyNet, base_cfg, loaders, read_rows, strip_timing
 
 WORLD = 2
 
@@ -41,7 +42,7 @@ class NoBN(nn.Module):
 
 
 def one_step(model: nn.Module, rank: int, world: int, batch: int) -> Trainer:
-    from train_helpers import synthetic
+    from .train_helpers import synthetic
 
     x, y = synthetic(16)
     loader = InMemoryLoader(x, y, batch_size=batch, shuffle=True, mean=[0.3], std=[0.25], seed=0, rank=rank, world_size=world)

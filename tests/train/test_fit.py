@@ -282,3 +282,22 @@ def test_cli_prints_an_error_every_rank_raises_from_rank_0_only(monkeypatch, cap
         monkeypatch.setattr(cnnkit.train, "fit", stopped)
         assert main(["train", "--set", "train.epochs=1"]) == 75
         assert capsys.readouterr().err == printed
+
+
+def test_a_spec_path_is_inlined_and_resume_never_follows_a_path_from_the_run(tmp_path):
+    import yaml
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(Path("configs/models/lenet5.yaml").read_text())
+    out = tmp_path / "run"
+    quick = [o for o in QUICK if not o.startswith("model.")]
+    fit(load_config(None, quick + ["train.epochs=1", f"model.spec={spec}"]), out=out, quiet=True)
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert isinstance(saved["model"]["spec"], dict)  # the spec itself, not a path
+    spec.unlink()
+    fit(None, resume=out, quiet=True)  # resumes without the file
+    # A received run whose config.yaml points outside it is refused without reading the file.
+    saved["model"]["spec"] = "/etc/passwd"
+    (out / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(CnnkitError, match="not a file inside the run folder"):
+        fit(None, resume=out, quiet=True)

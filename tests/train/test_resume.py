@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import TinyNet, base_cfg, loaders, read_rows, strip_timing
 
 from cnnkit.train import RESUMABLE_EXIT_CODE, Trainer, TrainingInterrupted
+
+from .train_helpers import TinyNet, base_cfg, loaders, read_rows, strip_timing
 
 HELPER = Path(__file__).with_name("train_helpers.py")
 
@@ -132,7 +133,7 @@ def test_signal_finishes_the_step_saves_and_exits_resumable(tmp_path, sig):
 def test_sigkill_at_a_random_step_then_resume_is_bit_identical(tmp_path):
     """kill -9 a training subprocess at a random moment; resuming ends with the same weights and metrics
     as an uninterrupted run, bit for bit."""
-    from train_helpers import main
+    from .train_helpers import main
 
     assert main([str(tmp_path / "ref"), "--epochs", "6"]) == 0
     ref = load_file(str(tmp_path / "ref" / "final.safetensors"))

@@ -5,12 +5,13 @@ import math
 import pytest
 import torch
 from torch import nn
-from train_helpers import TinyNet, base_cfg, loaders, read_rows
 
 from cnnkit.data import InMemoryLoader
 from cnnkit.errors import CnnkitError
 from cnnkit.train import Trainer, TrainingError, read_checkpoint
 from cnnkit.train.checkpoint import list_checkpoints
+
+from .train_helpers import TinyNet, base_cfg, loaders, read_rows
 
 
 def linear_net(seed: int = 0) -> nn.Module:
@@ -21,7 +22,7 @@ def linear_net(seed: int = 0) -> nn.Module:
 
 
 def one_batch_loader(n: int = 16) -> InMemoryLoader:
-    from train_helpers import synthetic
+    from .train_helpers import synthetic
 
     x, y = synthetic(n)
     return InMemoryLoader(x, y, batch_size=n, shuffle=True, mean=[0.3], std=[0.25], seed=0)
@@ -127,7 +128,7 @@ def test_nan_skip_skips_exactly_that_step():
 
 def test_early_stopping_restores_best_weights(tmp_path):
     # Memorizing 12 randomly labelled images: validation loss falls briefly, then rises.
-    from train_helpers import synthetic
+    from .train_helpers import synthetic
 
     x, _ = synthetic(12, seed=4)
     y = torch.tensor([0, 1, 2, 2, 1, 0, 1, 0, 2, 0, 2, 1])

@@ -129,9 +129,15 @@ class InMemoryLoader(_Base):
         drop_last: drop a final partial batch.
 
     Example:
+        >>> import torch
+        >>> images = torch.zeros(300, 1, 8, 8, dtype=torch.uint8)
+        >>> labels = torch.zeros(300, dtype=torch.long)
         >>> loader = InMemoryLoader(images, labels, batch_size=128, shuffle=True, augment=None,
         ...                         mean=[0.5], std=[0.25], seed=0)
-        >>> for x, y in loader.epoch_batches(epoch=3, start_step=10): ...
+        >>> len(loader)
+        3
+        >>> [tuple(x.shape) for x, y in loader.epoch_batches(epoch=3, start_step=1)]
+        [(128, 1, 8, 8), (44, 1, 8, 8)]
     """
 
     def __init__(

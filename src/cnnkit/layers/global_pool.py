@@ -36,6 +36,7 @@ class GlobalAvgPool2d(nn.Module):
         (B, C, H, W) -> (B, C) (any number of spatial axes is accepted).
 
     Example:
+        >>> import torch
         >>> GlobalAvgPool2d()(torch.ones(2, 3, 5, 5)).shape
         torch.Size([2, 3])
 
@@ -58,6 +59,7 @@ class GlobalMaxPool2d(nn.Module):
         (B, C, H, W) -> (B, C) (any number of spatial axes is accepted).
 
     Example:
+        >>> import torch
         >>> GlobalMaxPool2d()(torch.ones(2, 3, 5, 5)).shape
         torch.Size([2, 3])
 
@@ -93,6 +95,7 @@ class ChannelMaxPool2d(nn.Module):
         ``j * C/out ... (j + 1) * C/out - 1``.
 
     Example:
+        >>> import torch
         >>> ChannelMaxPool2d(2)(torch.arange(4.0).view(1, 4, 1, 1)).flatten()
         tensor([1., 3.])
 

@@ -35,6 +35,7 @@ class Unpool2d(nn.Module):
         (B, C, H, W) -> (B, C, kh H, kw W).
 
     Example:
+        >>> import torch
         >>> Unpool2d(2)(torch.tensor([[[[1.0, 2.0]]]]))
         tensor([[[[1., 1., 2., 2.],
                   [1., 1., 2., 2.]]]])

@@ -60,6 +60,7 @@ class AlexNet(FeatureHeadModel):
           fully connected layers, 0 elsewhere); it is slow to start with modern recipes and no BN.
 
     Example:
+        >>> import torch
         >>> model = AlexNet()
         >>> model(torch.zeros(1, 3, 227, 227)).shape
         torch.Size([1, 1000])

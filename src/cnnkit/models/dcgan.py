@@ -38,6 +38,7 @@ class DCGANGenerator(FeatureHeadModel):
         Input ``(B, latent_dim, 1, 1)`` (z as a 1x1 map); output ``(B, out_channels, 64, 64)`` in [-1, 1].
 
     Example:
+        >>> import torch
         >>> dcgan_generator(base_width=8)(torch.randn(2, 100, 1, 1)).shape
         torch.Size([2, 3, 64, 64])
 

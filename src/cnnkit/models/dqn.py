@@ -29,6 +29,7 @@ class DQN(FeatureHeadModel):
         Input ``(B, in_channels, 84, 84)``; output ``(B, num_actions)``.
 
     Example:
+        >>> import torch
         >>> dqn(num_actions=6)(torch.zeros(2, 4, 84, 84)).shape
         torch.Size([2, 6])
 

@@ -81,6 +81,7 @@ class MobileNetV1(FeatureHeadModel):
         - The final 7x7 average pool is global, so it is the same at every resolution.
 
     Example:
+        >>> import torch
         >>> model = MobileNetV1(width_multiplier=0.25, num_classes=10)
         >>> model(torch.zeros(1, 3, 128, 128)).shape
         torch.Size([1, 10])

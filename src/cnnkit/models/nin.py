@@ -67,6 +67,7 @@ class NiN(FeatureHeadModel):
         - Kaiming initialisation instead of the released model's N(0, 0.05) / N(0, 0.01).
 
     Example:
+        >>> import torch
         >>> model = NiN(num_classes=10)
         >>> model(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 10])

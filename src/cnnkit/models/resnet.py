@@ -169,6 +169,7 @@ class ResNet(FeatureHeadModel):
         None at the defaults; ``stride_in_1x1=False`` gives the later "v1.5" ResNet-50.
 
     Example:
+        >>> import torch
         >>> model = ResNet(BasicBlock, (2, 2, 2, 2), num_classes=10)
         >>> model(torch.zeros(1, 3, 64, 64)).shape
         torch.Size([1, 10])
@@ -251,6 +252,7 @@ class CifarResNet(FeatureHeadModel):
         None. (Option A pads the new channels after the old ones; the paper does not say where.)
 
     Example:
+        >>> import torch
         >>> model = CifarResNet(depth=20)
         >>> model(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 10])

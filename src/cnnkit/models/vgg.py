@@ -71,6 +71,7 @@ class VGG(FeatureHeadModel):
           configuration A (Sec. 3.1; the paper itself notes Glorot initialisation works without it).
 
     Example:
+        >>> import torch
         >>> model = VGG(VGG_CONFIGS["vgg11"], num_classes=10)
         >>> model(torch.zeros(1, 3, 32, 32)).shape
         torch.Size([1, 10])

@@ -22,6 +22,7 @@ import torch
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
 from ..errors import CnnkitError
+from ..models import build_model, model_config_for_json
 from ..runs import (
     RUN_MARKER,
     atomic_write_text,
@@ -182,13 +183,16 @@ def _new_run_dir(cfg: Config, out: str | Path | None, overwrite: bool, dist: Dis
     return Path(broadcast_str(name, dist, comm))
 
 
-def _build_model_and_data(cfg: Config, device: torch.device, dist: DistInfo) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+def _build_model_and_data(
+    cfg: Config, device: torch.device, dist: DistInfo, *, spec_root: Path | None = None
+) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    # spec_root: on --resume the config comes from the run folder, which may have been received: a spec path
+    # in it may only name a file inside that folder.
     from ..data import build_data
-    from ..models import build_model, model_config_for_json
 
     spec = cfg.model.as_dict()
     torch.manual_seed(cfg.seed)
-    probe = build_model(dict(spec))
+    probe = build_model(dict(spec), spec_root=spec_root)
     input_shape = tuple(getattr(probe, "input_shape", ()) or ())
     if not input_shape:
         raise CnnkitError(f"model {spec.get('name') or 'spec'} does not declare its input_shape")
@@ -201,7 +205,9 @@ def _build_model_and_data(cfg: Config, device: torch.device, dist: DistInfo) -> 
         extra["in_channels"] = int(data_shape[0])
     del probe
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and on every rebuild
-    model = build_model(dict(spec), **extra)
+    model = build_model(dict(spec), spec_root=spec_root, **extra)
+    if spec_root is not None and isinstance(spec.get("spec"), str):
+        spec["spec"] = str(Path(spec_root) / spec["spec"])
     build = dict(model_config_for_json(dict(spec)))
     build.update(extra)
     return model, bundle, build
@@ -248,6 +254,11 @@ def fit(
         restart = not ckpt.list_checkpoints(run_dir / "checkpoints")
     elif cfg is None:
         cfg = load_config(None)
+    if run_dir is None and isinstance(cfg.model.spec, str):
+        # The run folder's config.yaml carries the spec itself, not a path: the run resumes (and can be
+        # sent to someone) without the file, and --resume never follows a path found in a run folder.
+        cfg = cfg.model_copy(deep=True)
+        cfg.model.spec = model_config_for_json(cfg.model.as_dict())["spec"]
     tc = cfg.train
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(tc.device, local_rank)
@@ -260,7 +271,7 @@ def fit(
             check_run_dir(out, overwrite=overwrite)
         # Model, data and --init-from weights first: a bad config, data file or source run must not leave
         # a half-made run folder behind.
-        model, bundle, build = _build_model_and_data(cfg, device, dist)
+        model, bundle, build = _build_model_and_data(cfg, device, dist, spec_root=run_dir)
         if init_from is not None:
             progress.message(format_init_report(load_matching_weights(model, init_from), init_from))
         new = run_dir is None
