@@ -224,8 +224,8 @@ def test_torchrun_sigterm_saves_every_rank_prints_once_and_resumes(tmp_path):
     again = resume()
     # Known open defect (seen in 2 of about 15 runs, only on a loaded machine): a worker of the resumed run
     # aborts with "terminate called without an active exception" (SIGABRT in torch's C++ runtime), with no
-    # Python error. No checkpoint is written before that point, so running the same command again resumes
-    # from the same checkpoint; it is retried once, and any other failure fails the test.
+    # Python error. Like any interrupted run it resumes from its newest checkpoint, so the same command is
+    # retried once; any other failure fails the test. The cause is not found yet.
     if again.returncode != 0 and "terminate called without an active exception" in again.stderr:
         again = resume()
     assert again.returncode == 0, again.stderr[-3000:]
