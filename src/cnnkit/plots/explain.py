@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from ._figure import new_figure, save_figure
 from .images import to_display
@@ -13,9 +14,15 @@ from .images import to_display
 __all__ = ["plot_feature_maps", "plot_filters", "plot_overlay"]
 
 
-def _grid(n: int) -> tuple[int, int]:
+def _tiles(fig_cell: float, n: int) -> tuple[Figure, np.ndarray]:
+    """A figure with a near-square grid of ``n`` axes (cells ``fig_cell`` inches), all axes hidden."""
     cols = int(np.ceil(np.sqrt(max(n, 1))))
-    return int(np.ceil(max(n, 1) / cols)), cols
+    rows = int(np.ceil(max(n, 1) / cols))
+    fig = new_figure(figsize=(fig_cell * cols + 0.5, fig_cell * rows + 0.7))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    return fig, axes
 
 
 def plot_overlay(x: torch.Tensor, attribution: torch.Tensor, path: str | Path, *, title: str, signed: bool = False) -> Path:
@@ -48,12 +55,8 @@ def plot_overlay(x: torch.Tensor, attribution: torch.Tensor, path: str | Path, *
 
 def plot_filters(images: list[torch.Tensor] | torch.Tensor, path: str | Path, *, title: str = "") -> Path:
     """Kernels, each ``(C, k, k)`` in [0, 1] (C = 1 or 3), as a grid of small images."""
-    rows, cols = _grid(len(images))
-    fig = new_figure(figsize=(1.1 * cols + 0.5, 1.1 * rows + 0.7))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, im in zip(axes.ravel(), images):
+    fig, axes = _tiles(1.1, len(images))
+    for ax, im in zip(axes, images):
         a = im[0].numpy() if im.shape[0] == 1 else im.permute(1, 2, 0).numpy()
         ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
     if title:
@@ -64,12 +67,8 @@ def plot_filters(images: list[torch.Tensor] | torch.Tensor, path: str | Path, *,
 def plot_feature_maps(maps: torch.Tensor, path: str | Path, *, title: str = "", max_maps: int = 64) -> Path:
     """The channels of one ``(C, h, w)`` activation as a grid, each with its own colour scale."""
     maps = maps[:max_maps]
-    rows, cols = _grid(len(maps))
-    fig = new_figure(figsize=(1.3 * cols + 0.5, 1.3 * rows + 0.7))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, m in zip(axes.ravel(), maps):
+    fig, axes = _tiles(1.3, len(maps))
+    for ax, m in zip(axes, maps):
         ax.imshow(m.numpy(), cmap="viridis", interpolation="nearest")
     if title:
         fig.suptitle(title, fontsize=9)
