@@ -78,6 +78,12 @@ def init_distributed(device_type: str) -> DistInfo:
 
 def shutdown_distributed(info: DistInfo) -> None:
     if info.initialized_here and dist.is_initialized():
+        # Ranks leave together: gloo aborts a process ("terminate called without an active exception")
+        # when its peer tears the group down while it still has pairs in flight.
+        try:
+            dist.barrier()
+        except RuntimeError:  # a peer already died; tear down regardless
+            pass
         dist.destroy_process_group()
 
 
