@@ -76,14 +76,21 @@ def init_distributed(device_type: str) -> DistInfo:
     return DistInfo(rank, world, local, initialized_here=True)
 
 
-def shutdown_distributed(info: DistInfo) -> None:
+def shutdown_distributed(info: DistInfo, *, together: bool = True) -> None:
+    """Destroy the process group this process created.
+
+    Args:
+        together: every rank reached the same point (a finished run, or a stop all ranks agreed on), so
+            they meet at a barrier first. gloo can abort a process ("terminate called without an active
+            exception") whose peer tears the group down while pairs are still in flight. After an error on
+            one rank a barrier could pair with a peer's pending collective, so it is skipped.
+    """
     if info.initialized_here and dist.is_initialized():
-        # Ranks leave together: gloo aborts a process ("terminate called without an active exception")
-        # when its peer tears the group down while it still has pairs in flight.
-        try:
-            dist.barrier()
-        except RuntimeError:  # a peer already died; tear down regardless
-            pass
+        if together and info.enabled:
+            try:
+                dist.barrier()
+            except RuntimeError:  # a peer already left; tear down regardless
+                pass
         dist.destroy_process_group()
 
 

@@ -37,7 +37,7 @@ from ..runtime import resolve_device, setup_runtime
 from . import checkpoint as ckpt
 from .distributed import DistInfo, broadcast_str, init_distributed, run_on_main, shutdown_distributed
 from .progress import Progress
-from .trainer import Trainer
+from .trainer import Trainer, TrainingInterrupted
 from .transfer import format_init_report, load_matching_weights
 
 __all__ = ["fit", "resolve_run_dir"]
@@ -303,9 +303,14 @@ def fit(
             }
         )
         run_on_main(lambda: _write_results(trainer, summary, build, bundle), dist, comm)
-        return summary
-    finally:
+    except TrainingInterrupted:  # every rank stopped at the same agreed step
         shutdown_distributed(dist)
+        raise
+    except BaseException:
+        shutdown_distributed(dist, together=False)
+        raise
+    shutdown_distributed(dist)
+    return summary
 
 
 def _trainer(
