@@ -20,9 +20,24 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.layers import (
-    AttentionPool, BlurPool2d, ChannelMaxPool2d, DepthwiseSeparableConv2d, GlobalAvgPool2d, GlobalMaxPool2d,
-    LocallyConnected2d, LpPool2d, MaxBlurPool2d, MixedPool2d, MultiDilationConv2d, RoIPool, SoftmaxPool2d,
-    SpatialPyramidPool2d, StochasticPool2d, Unpool2d, UpsampleConv2d)
+    AttentionPool,
+    BlurPool2d,
+    ChannelMaxPool2d,
+    DepthwiseSeparableConv2d,
+    GlobalAvgPool2d,
+    GlobalMaxPool2d,
+    LocallyConnected2d,
+    LpPool2d,
+    MaxBlurPool2d,
+    MixedPool2d,
+    MultiDilationConv2d,
+    RoIPool,
+    SoftmaxPool2d,
+    SpatialPyramidPool2d,
+    StochasticPool2d,
+    Unpool2d,
+    UpsampleConv2d,
+)
 
 
 def _time(fn: Callable[[], Tensor], x: Tensor, params: list[Tensor], repeats: int, warmup: int) -> list[float]:
@@ -86,7 +101,7 @@ def bench_pooling(device: torch.device, b: int, c: int, s: int, repeats: int, wa
             base = statistics.fmean(times)
     if not compile_:
         return
-    print(f"\nSame, under torch.compile (inductor; compile time excluded), ratio to eager max_pool2d")
+    print("\nSame, under torch.compile (inductor; compile time excluded), ratio to eager max_pool2d")
     for name, module, call in cases[2:]:
         if isinstance(module, (StochasticPool2d, RoIPool)) and module.training:
             continue  # the sign check / host sync split the graph; nothing for inductor to fuse

@@ -150,9 +150,9 @@ def run_standalone(seed: int, root: str, config: str) -> None:
     from cnnkit.config import load_config
     from cnnkit.data.augment import random_flip, random_translate
     from cnnkit.models import build_model
+    from cnnkit.runtime import physical_cores
     from cnnkit.train.ema import ModelEMA
     from cnnkit.train.optim import build_optimizer
-    from cnnkit.runtime import physical_cores
     from cnnkit.train.schedules import apply_lr, build_schedule
 
     cfg = load_config(config, [f"seed={seed}"])

@@ -104,7 +104,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_cv(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .evaluate import cross_validate, format_cv
+    from .train import cross_validate, format_cv
 
     cfg = load_config(args.config, args.overrides)
     # With --json, stdout carries the JSON document alone: each fold's closing lines go to stderr.

@@ -91,9 +91,9 @@ def test_missing_root_is_an_error_not_a_fallback(isolated_data, name):
 
 
 def test_auto_streams_large_image_folders(tmp_path, monkeypatch):
-    from .data_fixtures import write_image_folder
-
     from cnnkit.data import build as build_module
+
+    from .data_fixtures import write_image_folder
 
     root = write_image_folder(tmp_path / "f", per_class=4)
     cfg = DataConfig(name="image-folder", root=str(root))

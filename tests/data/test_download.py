@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from .data_fixtures import write_mnist_dir
 
 from cnnkit.data import DATASETS, dataset_status, download_dataset, load_dataset
 from cnnkit.data import download as dl
 from cnnkit.data.download import RemoteFile, Resources, fetch_file
 from cnnkit.errors import DataError
+
+from .data_fixtures import write_mnist_dir
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

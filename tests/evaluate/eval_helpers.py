@@ -12,7 +12,6 @@ from cnnkit.data import build_data
 from cnnkit.models import build_model
 from cnnkit.runs import save_model
 
-
 SPEC = {
     "input": [1, 8, 8],
     "layers": [

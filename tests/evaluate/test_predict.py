@@ -19,8 +19,7 @@ from cnnkit.evaluate.predict import write_predictions
 
 @pytest.fixture(scope="module")
 def test_images(trained_run: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    from cnnkit.evaluate._run import load_run_data
-    from cnnkit.runs import load_model
+    from cnnkit.runs import load_model, load_run_data
 
     run = load_run_data(trained_run, load_model(trained_run))
     return run.bundle.test.images[:6].clone(), run.bundle.test.labels[:6].clone()

@@ -139,8 +139,7 @@ def test_evaluate_run(trained_run: Path, tmp_path: Path) -> None:
 def test_replayed_preprocessing_matches_the_loaders(trained_run: Path) -> None:
     """evaluate_run converts raw images with model.json's preprocessing; the data pipeline's own test
     loader must give bit-identical inputs, hence the same logits."""
-    from cnnkit.evaluate._run import load_run_data, split_batches
-    from cnnkit.runs import load_model
+    from cnnkit.runs import load_model, load_run_data, split_batches
 
     loaded = load_model(trained_run)
     run = load_run_data(trained_run, loaded)

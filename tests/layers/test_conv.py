@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from cnnkit.layers import DepthwiseSeparableConv1d, DepthwiseSeparableConv2d, MultiDilationConv2d, UpsampleConv2d, Unpool2d
+from cnnkit.layers import (
+    DepthwiseSeparableConv1d,
+    DepthwiseSeparableConv2d,
+    MultiDilationConv2d,
+    Unpool2d,
+    UpsampleConv2d,
+)
 
 FAST = settings(max_examples=25, deadline=None)
 

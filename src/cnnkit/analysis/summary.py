@@ -463,7 +463,7 @@ def summary_for(
         model: nn.Module = build_from_spec(Path(key))
     else:
         model = create_model(key)
-    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(getattr(model, "input_shape"))
+    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)
     return summarize(model, shape, allow_floor=allow_floor)
 
 

@@ -22,6 +22,7 @@ from .loader import StreamingLoader as StreamingLoader
 from .preprocess import apply_preprocessing as apply_preprocessing
 from .preprocess import prepare_images as prepare_images
 from .preprocess import resolve_fit as resolve_fit
+
 # The source modules register their datasets when imported (here, for these names).
 from .sources import load_npy as load_npy
 from .sources import read_idx as read_idx

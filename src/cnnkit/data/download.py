@@ -163,7 +163,7 @@ def fetch_file(spec: RemoteFile, dest_dir: Path, mirrors: list[str] | tuple[str,
     offline = True
     for base in mirrors:
         url = base.rstrip("/") + "/" + spec.name
-        for attempt in range(2):  # a resumed file that fails the check is fetched again from scratch
+        for _attempt in range(2):  # a resumed file that fails the check is fetched again from scratch
             try:
                 _get(url, part, timeout, spec.size)
             except _TooLarge as e:

@@ -1,5 +1,5 @@
-"""Evaluation: test-set reports, calibration, test-time augmentation, conformal prediction, prediction on
-files, and k-fold cross-validation."""
+"""Evaluation: test-set reports, calibration, test-time augmentation, conformal prediction and prediction on
+files. (k-fold cross-validation trains, so it lives in :mod:`cnnkit.train.cv`.)"""
 
 from .calibration import expected_calibration_error as expected_calibration_error
 from .calibration import fit_temperature as fit_temperature
@@ -9,8 +9,6 @@ from .conformal import conformity_scores as conformity_scores
 from .conformal import label_scores as label_scores
 from .conformal import prediction_sets as prediction_sets
 from .conformal import summarize_sets as summarize_sets
-from .cv import cross_validate as cross_validate
-from .cv import format_cv as format_cv
 from .metrics import accuracy as accuracy
 from .metrics import confusion_matrix as confusion_matrix
 from .metrics import negative_log_likelihood as negative_log_likelihood
@@ -23,7 +21,7 @@ from .report import format_report as format_report
 from .tta import tta_log_probs as tta_log_probs
 
 __all__ = [
-    "evaluate_run", "evaluate_model", "format_report", "predict", "cross_validate", "format_cv",
+    "evaluate_run", "evaluate_model", "format_report", "predict",
     "accuracy", "top_k_accuracy", "negative_log_likelihood", "confusion_matrix", "per_class_metrics",
     "reliability_bins", "expected_calibration_error", "fit_temperature",
     "label_scores", "conformity_scores", "conformal_quantile", "prediction_sets", "summarize_sets",

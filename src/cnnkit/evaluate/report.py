@@ -19,10 +19,10 @@ from torch import nn
 
 from .._text import safe_markup, safe_text
 from ..errors import CnnkitError
+from ..plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid, plot_reliability
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
-from ..plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid, plot_reliability
 from .tta import TTA_MODES, tta_log_probs
 
 __all__ = ["collect_outputs", "evaluate_model", "evaluate_run", "format_report"]
@@ -302,8 +302,7 @@ def evaluate_run(
     With ``data=NAME`` the model is evaluated on another data set with the same number of classes,
     converted with the model's recorded preprocessing.
     """
-    from ..runs import load_model
-    from ._run import load_run_data, split_batches, split_loader
+    from ..runs import load_model, load_run_data, split_batches, split_loader
     from ..runtime import resolve_device
 
     if tta not in TTA_MODES:

@@ -261,9 +261,8 @@ def audit(
     device: str | None = None,
 ) -> dict[str, Any]:
     """Translation audit of a run folder's model on a split of its data (``limit``: first N images)."""
-    from ..evaluate._run import load_run_data, split_batches, split_loader
+    from ..runs import load_model, load_run_data, split_batches, split_loader
     from ..runtime import resolve_device
-    from ..runs import load_model
 
     _check(shifts, max_shift)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

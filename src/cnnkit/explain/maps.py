@@ -3,8 +3,6 @@ maps of a layer for an input (Zeiler & Fergus 2014 visualize both, Fig. 2 and Fi
 
 from __future__ import annotations
 
-
-import numpy as np
 import torch
 from torch import nn
 

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from ..errors import CnnkitError, did_you_mean
-from .attribution import ATTRIBUTION_METHODS, SIGNED_METHODS, _targets, attribute, last_conv_layer
 from ..plots import plot_feature_maps, plot_filters, plot_overlay
+from .attribution import ATTRIBUTION_METHODS, SIGNED_METHODS, _targets, attribute, last_conv_layer
 from .maps import feature_maps, filter_images, first_conv_layer
 
 __all__ = ["METHODS", "Explanation", "explain_model", "explain", "default_gradcam_layer"]
@@ -152,9 +152,9 @@ def explain(
     Grad-CAM's default layer is the registry's ``gradcam_layer`` for the model, else the last Conv2d.
     ``filters`` ignores the inputs and writes ``OUT/filters.png``.
     """
-    from ..runtime import resolve_device
     from ..evaluate.predict import load_inputs
     from ..runs import load_model
+    from ..runtime import resolve_device
 
     if method not in METHODS:
         raise CnnkitError(f"Unknown explain method {method!r}{did_you_mean(str(method), METHODS)}; choose one of {', '.join(METHODS)}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_int
+from ..errors import ConfigError
 from ._registry import register_layer
 
 __all__ = ["AttentionPool"]

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_choice, check_int, to_pair
+from ..errors import ConfigError
 from ._registry import register_layer
 
 __all__ = ["BlurPool2d", "MaxBlurPool2d", "binomial_filter2d", "blur_pool2d", "max_blur_pool2d"]

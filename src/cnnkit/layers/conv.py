@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_choice, check_int, check_real, to_pair
+from ..errors import ConfigError
 from ._registry import register_layer
 
 __all__ = ["DepthwiseSeparableConv1d", "DepthwiseSeparableConv2d", "MultiDilationConv2d", "UpsampleConv2d"]

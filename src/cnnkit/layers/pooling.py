@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_real, to_pair
+from ..errors import ConfigError
 from ._registry import register_layer
 
 __all__ = ["LpPool2d", "MixedPool2d", "SoftmaxPool2d", "lp_pool2d", "mixed_pool2d", "softmax_pool2d"]

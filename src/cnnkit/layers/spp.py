@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_choice, check_int
+from ..errors import ConfigError
 from ._registry import register_layer
 
 __all__ = ["SpatialPyramidPool2d", "spatial_pyramid_pool2d"]

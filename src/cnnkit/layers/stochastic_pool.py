@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .pooling import IntPair, _Pool2d, _window_args
 from ._registry import register_layer
+from .pooling import IntPair, _Pool2d, _window_args
 
 __all__ = ["StochasticPool2d", "stochastic_pool2d"]
 

@@ -10,7 +10,6 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-
 __all__ = ["FeatureHeadModel", "count_params", "set_input_shape"]
 
 M = TypeVar("M", bound=nn.Module)

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_int
+from ..errors import ConfigError
 from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 

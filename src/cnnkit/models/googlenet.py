@@ -13,8 +13,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_int, check_prob
+from ..errors import ConfigError
 from ._common import set_input_shape
 from ._registry import register_model
 

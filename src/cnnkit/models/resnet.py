@@ -13,8 +13,8 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_choice, check_int
+from ..errors import ConfigError
 from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 

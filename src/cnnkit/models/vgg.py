@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from .._checks import check_int, check_prob
+from ..errors import ConfigError
 from ._common import FeatureHeadModel, set_input_shape
 from ._registry import register_model
 

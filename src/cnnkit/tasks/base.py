@@ -27,7 +27,7 @@ from ..registry import Registry
 
 __all__ = ["TASKS", "StepOutput", "Task", "Forward", "create_task", "register_task"]
 
-TASKS: Registry[type["Task"]] = Registry("task")
+TASKS: Registry[type[Task]] = Registry("task")
 
 Forward = Callable[[Tensor], Any]
 """What a step calls to get outputs: the model, or the model wrapped in test-time augmentation."""

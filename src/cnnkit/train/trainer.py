@@ -22,18 +22,17 @@ from torch import nn
 from ..config.loader import validate_config
 from ..config.schema import Config
 from ..errors import CnnkitError
-from ..runs import atomic_write_text, write_error
+from ..runs import MetricsLog, atomic_write_text, json_safe, write_error
+from ..runtime import autocast_context, resolve_device, setup_runtime
+from ..tasks import Task, create_task
 from . import checkpoint as ckpt
 from .distributed import DistInfo, all_reduce_sum, run_on_main
 from .early_stopping import EarlyStopping
-from .evaluation import epoch_batches, tta_logits
 from .ema import ModelEMA
-from .metrics import MetricsLog, json_safe
+from .evaluation import epoch_batches, tta_logits
 from .optim import build_optimizer
 from .progress import Progress
 from .regularizers import max_norm_, penalty_loss, penalty_params
-from ..tasks import Task, create_task
-from ..runtime import autocast_context, resolve_device, setup_runtime
 from .schedules import apply_lr, build_schedule
 from .signals import RESUMABLE_EXIT_CODE, StopFlag, handle_stop_signals
 from .trainer_state import collect_state, restore_state

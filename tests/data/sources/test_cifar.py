@@ -4,11 +4,12 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from ..data_fixtures import cifar_bytes
 
 from cnnkit.data import load_dataset
 from cnnkit.data.sources.cifar import CIFAR10_CLASSES
 from cnnkit.errors import DataError
+
+from ..data_fixtures import cifar_bytes
 
 
 def _c10_files(rng, n_per_batch=4):

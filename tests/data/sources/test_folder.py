@@ -1,13 +1,14 @@
 import numpy as np
 import pytest
 import torch
-from ..data_fixtures import write_image_folder, write_png
 from PIL import Image
 
 from cnnkit.config import DataConfig
 from cnnkit.data import apply_preprocessing, build_data, load_dataset, read_image
 from cnnkit.data.sources.folder import scan_image_folder
 from cnnkit.errors import DataError
+
+from ..data_fixtures import write_image_folder, write_png
 
 
 def test_flat_layout_carves_fixed_stratified_test_split(tmp_path):

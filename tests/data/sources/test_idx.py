@@ -4,12 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ..data_fixtures import write_idx, write_mnist_dir
 
 from cnnkit.config import DataConfig
 from cnnkit.data import DATASETS, load_dataset, read_idx
 from cnnkit.data._core import missing_message
 from cnnkit.errors import DataError
+
+from ..data_fixtures import write_idx, write_mnist_dir
 
 
 @pytest.mark.parametrize("gz", [True, False])

@@ -9,11 +9,11 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``.
 """
 
+from . import digits as digits  # registers `digits` (a module with no public names)
 from .arrays import images_to_uint8_nchw as images_to_uint8_nchw
 from .arrays import load_npy as load_npy
 from .cifar import CIFAR10_CLASSES as CIFAR10_CLASSES
 from .cifar import read_cifar_records as read_cifar_records
-from . import digits as digits  # registers `digits` (a module with no public names)
 from .folder import FolderIndex as FolderIndex
 from .folder import ImageFileDataset as ImageFileDataset
 from .folder import read_image as read_image

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..runs import atomic_write_text, write_error
+from .io import atomic_write_text, write_error
 
 __all__ = ["MetricsLog", "TIMING_FIELDS", "json_safe"]
 

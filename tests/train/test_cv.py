@@ -12,10 +12,9 @@ import pytest
 from cnnkit.config import validate_config
 from cnnkit.data import kfold_indices
 from cnnkit.errors import CnnkitError
-from cnnkit.evaluate import cross_validate
-from cnnkit.evaluate.cv import summarize_folds
-
-from .eval_helpers import SPEC
+from cnnkit.train import cross_validate
+from cnnkit.train.cv import summarize_folds
+from tests.evaluate.eval_helpers import SPEC
 
 
 @pytest.mark.parametrize("stratified", [True, False])

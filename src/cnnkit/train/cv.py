@@ -19,8 +19,9 @@ import numpy as np
 
 from ..errors import CnnkitError
 from ..runs import atomic_write_text, make_run_dir
+from .fit import fit
 
-__all__ = ["cross_validate", "summarize_folds"]
+__all__ = ["cross_validate", "format_cv", "summarize_folds"]
 
 
 def _numbers(d: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -73,7 +74,6 @@ def cross_validate(
         ``{"folds", "stratified", "out", "per_fold": [{"fold", "run_dir", "metrics"}], "mean", "std"}``,
         also written to ``OUT/cv_summary.json``.
     """
-    from ..train import fit
 
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise CnnkitError(f"Expected folds >= 2. Received: folds={folds!r}")
