@@ -143,7 +143,7 @@ def _float_fields(model: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, 
     for name, info in model.model_fields.items():
         cands = getattr(info.annotation, "__args__", ()) or (info.annotation,)
         for cand in cands:
-            if isinstance(cand, type) and issubclass(cand, BaseModel) and cand.model_config.get("extra") == "forbid":
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
                 out += _float_fields(cand, prefix + (name,))
         if "float" in repr(info.annotation) and "tuple" not in repr(info.annotation):
             out.append(prefix + (name,))

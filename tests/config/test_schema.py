@@ -21,7 +21,7 @@ from cnnkit.train import OPTIMIZERS, SCHEDULES
 _KEYS = {
     "model.name": MODELS,
     "data.name": DATASETS,
-    "task": TASKS,
+    "task.name": TASKS,
     "train.loss": LOSSES,
     "optim.name": OPTIMIZERS,
     "schedule.name": SCHEDULES,
@@ -42,7 +42,7 @@ def test_every_registered_name_is_accepted(key: str) -> None:
         ("optim.name=sgdd", "config key optim.name: Unknown optimizer 'sgdd'; did you mean 'sgd'?"),
         ("schedule.name=cosin", "config key schedule.name: Unknown schedule 'cosin'; did you mean 'cosine'?"),
         ("train.loss=euclid", "config key train.loss: Unknown loss 'euclid'; did you mean 'euclidean'?"),
-        ("task=clasification", "config key task: Unknown task 'clasification'; did you mean 'classification'?"),
+        ("task=clasification", "config key task.name: Unknown task 'clasification'; did you mean 'classification'?"),
         ("model.name=resnet19", "config key model.name: Unknown model 'resnet19'; did you mean"),
         ("data.name=fashion_mnist2", "config key data.name: Unknown dataset 'fashion_mnist2'; did you mean 'fashion-mnist'?"),
         ("optim.name=zzz", "config key optim.name: Unknown optimizer 'zzz'; registered optimizers: adadelta, adam"),
@@ -73,8 +73,30 @@ def test_loss_default_is_the_registry_name_and_the_old_spelling_loads(tmp_path: 
 
 
 def test_task_defaults_to_classification() -> None:
-    assert load_config(None).task == "classification"
-    assert validate_config({"task": "classification"}).task == "classification"
+    assert load_config(None).task.name == "classification"
+    assert validate_config({"task": "classification"}).task.name == "classification"
+
+
+def test_task_takes_a_name_or_a_mapping_of_its_arguments() -> None:
+    cfg = validate_config({"task": {"name": "classification", "aux_weight": 0.5, "loss": None}})
+    assert cfg.task.name == "classification" and cfg.task.kwargs() == {"aux_weight": 0.5}
+    assert load_config(None, ["task=classification"]).task.kwargs() == {}
+
+
+def test_a_task_argument_it_does_not_take_is_named_with_close_matches() -> None:
+    from cnnkit.errors import ConfigError
+    from cnnkit.tasks import create_task
+
+    with pytest.raises(ConfigError, match=r"task 'classification' has no argument 'aux_weigth'; did you mean 'aux_weight'\?"):
+        create_task("classification", aux_weigth=0.5)
+    assert create_task("classification", defaults={"loss": "euclidean", "unrelated": 1}).loss_name == "euclidean"
+
+
+def test_dataset_options_are_checked_against_the_dataset() -> None:
+    from cnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^config key data.batch_sise: unknown key; did you mean 'batch_size'"):
+        load_config(None, ["data.batch_sise=3"])
 
 
 def test_assignment_is_validated_with_a_one_line_config_error() -> None:

@@ -62,7 +62,7 @@ def test_orchestration_with_a_fake_trainer(tmp_path: Path, monkeypatch: pytest.M
         Path(out).mkdir(parents=True)
         return {"run_dir": str(out), "final_val_accuracy": 0.5 + 0.1 * cfg.data.fold, "device": "cpu", "ok": True}
 
-    monkeypatch.setattr(cnnkit.train, "fit", fake_fit)
+    monkeypatch.setattr(cnnkit.train.cv, "fit", fake_fit)
     cfg = validate_config({"name": "x"})
     res = cross_validate(cfg, folds=3, stratified=False, out=tmp_path / "cv")
     assert [(f, i, s) for f, i, s, _ in seen] == [(3, 0, False), (3, 1, False), (3, 2, False)]
@@ -100,7 +100,7 @@ def test_real_training_two_folds(tmp_path: Path) -> None:
 
 
 def test_format_cv_prints_each_fold_and_mean_std() -> None:
-    from cnnkit.evaluate import format_cv
+    from cnnkit.train import format_cv
 
     result = {
         "folds": 2,

@@ -66,6 +66,8 @@ def _format_one(err: dict[str, Any], root: type[BaseModel], prefix: str) -> str:
     value = err.get("input")
     if kind in _OWN_KINDS:
         return f"config key {path}: {err['msg']}"
+    if kind == "whole_line":  # a nested check already named the key (a dataset's own options)
+        return str(err["msg"])
     if kind == "extra_forbidden":
         parent, key = loc[:-1], str(loc[-1])
         return f"config key {path}: unknown key{did_you_mean(key, _fields_at(root, parent)) or ''}"

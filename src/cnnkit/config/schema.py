@@ -36,12 +36,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError, UnknownNameError, did_you_mean
 from ._errors import format_validation_error
 
 __all__ = [
     "Config",
     "ModelConfig",
+    "TaskConfig",
     "DataConfig",
     "AugmentConfig",
     "ElasticConfig",
@@ -165,6 +166,59 @@ class ModelConfig(BaseModel):
         return {"name": self.name, **self.builder_kwargs()}
 
 
+class TaskConfig(BaseModel):
+    """``task: NAME`` or ``task: {name: NAME, **kwargs}``: a task from :data:`cnnkit.tasks.TASKS` and its
+    constructor's keyword arguments (``task: {name: forecasting, horizon: 24}``).
+
+    Like the model's, the keyword arguments are checked against the task class's signature when the task
+    is created (:func:`cnnkit.tasks.create_task`): an unknown one is a one-line error with close matches.
+    A keyword argument set to ``null`` is dropped, so the task's default applies.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    name: TaskName = "classification"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_or_mapping(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None or k == "name"}
+        return data
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _source_options(data: DataConfig) -> DataConfig:
+    """Check ``data``'s extra keys against the options its dataset declares (``data.dataset: GunPoint``
+    for ``ucr``); done when the config is validated, through the dataset registry (see the module docstring
+    for why it is imported then)."""
+    extra = dict(data.model_extra or {})
+    if not extra:
+        return data
+    spec = importlib.import_module("cnnkit.data").DATASETS.get(data.name)
+    options = getattr(spec, "options", None)
+    if options is None:
+        key = next(iter(extra))
+        raise PydanticCustomError(
+            "whole_line", "{message}",
+            {"message": f"config key data.{key}: unknown key{did_you_mean(key, list(DataConfig.model_fields)) or ''} "
+                        f"(dataset {data.name!r} takes no options of its own)"},
+        )
+    try:
+        checked = options.model_validate(extra)
+    except ValidationError as exc:
+        msg = format_validation_error(exc, options, "data")
+        if "unknown key" in msg and "did you mean" not in msg:
+            msg += f" (keys of data, or options of dataset {data.name!r}: {', '.join(options.model_fields)})"
+        raise PydanticCustomError("whole_line", "{message}", {"message": msg}) from None
+    # Store the options as validated (coerced), only those the user gave: defaults stay the source's.
+    data.__pydantic_extra__ = {k: v for k, v in checked.model_dump().items() if k in extra}
+    return data
+
+
 class ElasticConfig(_Strict):
     """Elastic deformation (Simard et al. 2003): a random displacement field smoothed by a Gaussian of
     width ``sigma`` pixels and scaled by ``alpha`` pixels."""
@@ -191,6 +245,14 @@ class AugmentConfig(_Strict):
 
 
 class DataConfig(_Strict):
+    """Where the data comes from and how it is batched.
+
+    Keys beyond these are the dataset's own options (``data: {name: ucr, dataset: GunPoint}``), declared
+    by its source as a pydantic model (:attr:`cnnkit.data.DatasetSpec.options`) and checked strictly
+    against it; :meth:`options` returns them.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
     key_path: ClassVar[str] = "data"
     name: DatasetName = "digits"
     root: str | None = None
@@ -213,6 +275,12 @@ class DataConfig(_Strict):
     limit_train: StrictInt | None = Field(None, ge=1, description="use only the first N training images (quick runs)")
     limit_test: StrictInt | None = Field(None, ge=1)
     device_data: bool = Field(True, description="keep in-memory datasets on the training device as uint8")
+
+    _check_options = model_validator(mode="after")(_source_options)
+
+    def options(self) -> dict[str, Any]:
+        """The dataset's own options (the keys beyond the common ones)."""
+        return dict(self.model_extra or {})
 
 
 class CheckpointConfig(_Strict):
@@ -311,7 +379,7 @@ class Config(_Strict):
 
     seed: StrictInt = 0
     name: str | None = Field(None, description="run name; default: the config file's stem or 'default'")
-    task: TaskName = Field("classification", description="what the model learns: a name in cnnkit.tasks.TASKS")
+    task: TaskConfig = Field(default_factory=TaskConfig, description="what the model learns: a name in cnnkit.tasks.TASKS")
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

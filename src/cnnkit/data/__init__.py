@@ -19,6 +19,7 @@ from .build import build_data as build_data
 from .download import download_dataset as download_dataset
 from .loader import InMemoryLoader as InMemoryLoader
 from .loader import StreamingLoader as StreamingLoader
+from .loader import TensorLoader as TensorLoader
 from .preprocess import apply_preprocessing as apply_preprocessing
 from .preprocess import prepare_images as prepare_images
 from .preprocess import resolve_fit as resolve_fit
@@ -34,6 +35,6 @@ from .splits import subset_indices as subset_indices
 __all__ = [
     "DATASETS", "ArrayDataset", "DatasetSpec", "load_dataset", "search_dirs", "BatchAugment", "DataBundle",
     "build_data", "dataset_status", "download_dataset", "read_image", "read_idx", "InMemoryLoader",
-    "StreamingLoader", "load_npy", "apply_preprocessing", "prepare_images", "resolve_fit", "kfold_indices", "split_indices",
+    "StreamingLoader", "TensorLoader", "load_npy", "apply_preprocessing", "prepare_images", "resolve_fit", "kfold_indices", "split_indices",
     "subset_indices",
 ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel
 
 from ..config.schema import DataConfig
 from ..errors import DataError
@@ -83,7 +84,12 @@ class DatasetSpec:
     """A registry entry: how to find, read and download one dataset.
 
     ``load(root, split, cfg, size, channels)`` returns an :class:`ArrayDataset`; ``root`` is the folder that
-    :meth:`locate` found (or the user's path for ``image-folder`` / ``npz``). ``files`` are the names that
+    :meth:`locate` found (or the user's path for ``image-folder`` / ``npz``). Datasets of other kinds
+    (series, text, masks, boxes, clips) set ``build`` instead: ``build(cfg, spec=..., input_shape=...,
+    device=..., seed=..., rank=..., world_size=...)`` returns the whole :class:`~cnnkit.data.DataBundle`
+    (their own readers, splits and loaders; see :class:`~cnnkit.data.TensorLoader`), and ``load`` may be
+    None. ``options`` is a pydantic model of the dataset's own config keys (``data.dataset: GunPoint``),
+    validated with the config; ``kind`` says what ``x`` holds (``image``, ``series``, ``text``, ...). ``files`` are the names that
     must all be present in a folder for it to count as found. ``resources`` say where ``cnnkit datasets
     download`` fetches the files from (None: nothing to download); ``bundled`` names the package that ships
     the data (``digits``: scikit-learn), which is then always present.
@@ -91,7 +97,7 @@ class DatasetSpec:
 
     name: str
     description: str
-    load: Callable[..., ArrayDataset]
+    load: Callable[..., ArrayDataset] | None = None
     files: tuple[tuple[str, ...], ...] = ()  # alternatives: each inner tuple is one complete layout
     needs_root: bool = False
     resources: Resources | None = None
@@ -101,6 +107,9 @@ class DatasetSpec:
     source_shape: tuple[int, int, int] | None = None
     has_test_split: bool = True
     extra: dict[str, object] = field(default_factory=dict)
+    kind: str = "image"
+    build: Callable[..., Any] | None = None
+    options: type[BaseModel] | None = None
 
     @property
     def downloadable(self) -> bool:
@@ -226,6 +235,8 @@ def load_dataset(
     folder = spec.locate(root)
     if folder is None:
         raise DataError(missing_message(spec, root))
+    if spec.load is None:
+        raise DataError(f"{spec.name} holds {spec.kind} data, not images: it is read by cnnkit.data.build_data")
     ds = spec.load(folder, split, cfg, size=size, channels=channels)
     ds.name = spec.name
     return ds

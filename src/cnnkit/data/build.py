@@ -3,7 +3,7 @@ input, compute normalization on the training split, and wrap in the in-memory or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from ..config.schema import DataConfig
 from ..errors import ConfigError, DataError
 from ._core import DATASETS, ArrayDataset, load_dataset, missing_message
 from .augment import BatchAugment
-from .loader import InMemoryLoader, StreamingLoader
+from .loader import InMemoryLoader, StreamingLoader, TensorLoader
 from .preprocess import channel_stats, make_preprocessing, prepare_images
 from .sources.folder import ImageFileDataset, scan_image_folder, split_files
 from .splits import kfold_indices, split_indices, subset_indices
@@ -24,7 +24,7 @@ __all__ = ["DataBundle", "build_data", "STREAM_THRESHOLD_BYTES"]
 STREAM_THRESHOLD_BYTES = 2 * 1024**3
 _STATS_SAMPLE = 4096  # images used to estimate mean/std when streaming (in memory: all of them)
 
-Loader = InMemoryLoader | StreamingLoader
+Loader = InMemoryLoader | StreamingLoader | TensorLoader
 
 
 @dataclass
@@ -34,11 +34,18 @@ class DataBundle:
     Attributes:
         train, val, test: loaders (``val`` is None without ``data.val_fraction`` or ``data.folds``).
         num_classes, class_names: the label set.
-        input_shape: ``(C, H, W)`` the model sees.
-        preprocessing: JSON-able record for ``model.json``; :func:`apply_preprocessing` replays it.
+        input_shape: the shape of one input the model sees: ``(C, H, W)`` for images, ``(C, L)`` for series,
+            ``(L,)`` for token ids, ``(C, T, H, W)`` for clips.
+        preprocessing: JSON-able record for ``model.json``; :func:`apply_preprocessing` replays it for images,
+            and each other kind's reader replays its own (``kind`` says which).
         train_indices, val_indices: positions in the (``limit_train``-subsetted) training split.
         dataset: the dataset's registry name.
         loader_kind: ``"memory"`` or ``"stream"``.
+        kind: what ``x`` holds: ``image``, ``series``, ``text``, ``clip``, ...
+        model_kwargs: what the model builder takes from the data, when more than ``num_classes`` and a
+            changed ``in_channels`` (``vocab_size``, ``num_outputs``, ...); None: those two.
+        meta: JSON-able facts the run's ``model.json`` keeps for ``predict`` and ``serve`` (a vocabulary,
+            a horizon, target names).
     """
 
     train: Loader
@@ -46,12 +53,15 @@ class DataBundle:
     test: Loader
     num_classes: int
     class_names: list[str]
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     preprocessing: dict[str, Any]
     train_indices: np.ndarray
     val_indices: np.ndarray | None
     dataset: str
     loader_kind: str = "memory"
+    kind: str = "image"
+    model_kwargs: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def train_targets(self) -> torch.Tensor:
@@ -96,7 +106,7 @@ def _target_shape(cfg: DataConfig, input_shape: tuple[int, int, int]) -> tuple[i
 def build_data(
     cfg: DataConfig,
     *,
-    input_shape: tuple[int, int, int],
+    input_shape: tuple[int, ...],
     device: torch.device | str,
     seed: int,
     rank: int = 0,
@@ -106,7 +116,8 @@ def build_data(
 
     Args:
         cfg: the ``data`` section of the run config.
-        input_shape: the model's declared ``(C, H, W)``; ``cfg.input_size`` overrides ``(H, W)``.
+        input_shape: the model's declared input shape (``(C, H, W)`` for images; ``cfg.input_size``
+            overrides ``(H, W)``); sources of other kinds read what they need from it.
         device: the training device (images live there as uint8 when ``cfg.device_data``).
         seed: the run seed (sample order and augmentation); splits use ``cfg.split_seed``.
         rank, world_size: distributed shard of the training loader (val/test are not sharded: every rank
@@ -117,6 +128,8 @@ def build_data(
     """
     spec = DATASETS.get(cfg.name)
     device = torch.device(device)
+    if spec.build is not None:  # a source with its own readers and loaders (series, text, masks, ...)
+        return spec.build(cfg, spec=spec, input_shape=tuple(input_shape), device=device, seed=seed, rank=rank, world_size=world_size)
     c, h, w = _target_shape(cfg, input_shape)
     if spec.name == "image-folder":
         folder = spec.locate(cfg.root)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
 from .augment import BatchAugment
 from .preprocess import normalize, to_unit
 
-__all__ = ["InMemoryLoader", "StreamingLoader", "epoch_permutation", "batch_generator"]
+__all__ = ["InMemoryLoader", "StreamingLoader", "TensorLoader", "BatchTransform", "epoch_permutation", "batch_generator"]
 
 
 def _mix(*values: int) -> int:
@@ -239,3 +239,68 @@ class StreamingLoader(_Base):
         for step, (x, y) in enumerate(dl, start=start_step):
             x = x.to(self.device, non_blocking=True)
             yield self._finish(x, epoch, step), y.to(self.device, non_blocking=True)
+
+
+BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+"""``transform(x, y, generator) -> (x, y)``: what a :class:`TensorLoader` applies to each batch on the
+device (normalization, augmentation that must move ``x`` and ``y`` together, padding masks)."""
+
+
+class TensorLoader(_Base):
+    """Any in-memory ``(x, y)`` pair of tensors, batched with the loaders' exact-resume contract.
+
+    The loader of every non-image kind (series ``(N, C, L)``, token ids ``(N, L)``, masks ``(N, H, W)``,
+    padded boxes ``(N, M, 5)``, clips ``(N, C, T, H, W)``): the same seeded order and per-batch generators
+    as :class:`InMemoryLoader`, so a resumed run sees the same batches, with a per-batch ``transform`` in
+    place of the image pipeline.
+
+    Args:
+        x, y: ``N`` items each (any dtype and trailing shape).
+        batch_size, shuffle, seed, device, keep_on_device, rank, world_size, drop_last: as for
+            :class:`InMemoryLoader`.
+        transform: applied to each batch on the device, with that batch's generator (train-time
+            augmentation is seeded by ``(seed, epoch, rank, step)``); None leaves batches as stored.
+
+    Example:
+        >>> import torch
+        >>> loader = TensorLoader(torch.arange(10.0).view(10, 1), torch.arange(10), batch_size=4)
+        >>> [y.tolist() for _, y in loader.epoch_batches(0)]
+        [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        batch_size: int,
+        shuffle: bool = False,
+        transform: BatchTransform | None = None,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        keep_on_device: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+    ) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"Expected one target per item. Received: {len(x)} items, {len(y)} targets")
+        super().__init__(
+            len(x), batch_size=batch_size, shuffle=shuffle, augment=None, mean=[0.0], std=[1.0], seed=seed,
+            device=device, rank=rank, world_size=world_size, drop_last=drop_last,
+        )
+        store = self.device if keep_on_device else torch.device("cpu")
+        self.x = x.to(store)
+        self.labels = y.to(store)  # `labels`, as the image loaders call their targets
+        self.transform = transform
+
+    def epoch_batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        perm = self._permutation(epoch).to(self.x.device)
+        bs = self.batch_size
+        for step in range(start_step, len(self)):
+            idx = perm[step * bs : (step + 1) * bs]
+            x = self.x.index_select(0, idx).to(self.device, non_blocking=True)
+            y = self.labels.index_select(0, idx).to(self.device, non_blocking=True)
+            if self.transform is not None:
+                x, y = self.transform(x, y, batch_generator(self.seed, epoch, self.rank, step))
+            yield x, y

@@ -39,8 +39,23 @@ def _as_dict(cfg: Any) -> dict[str, Any]:
     return dict(cfg)
 
 
+def accepted_data_kwargs(cfg: Any, data_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The entries of ``data_kwargs`` that the model ``cfg`` names takes and does not set itself (none for a
+    spec): what :func:`build_model` passes on, and what a run's ``model.json`` must record to rebuild it."""
+    cfg = _as_dict(cfg)
+    if not data_kwargs or cfg.get("name") is None:
+        return {}
+    params = inspect.signature(MODELS.get(str(cfg["name"]))).parameters
+    return {k: v for k, v in data_kwargs.items() if v is not None and k not in cfg and k in params}
+
+
 def build_model(
-    cfg: Any, *, num_classes: int | None = None, in_channels: int | None = None, spec_root: str | Path | None = None
+    cfg: Any,
+    *,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    spec_root: str | Path | None = None,
+    data_kwargs: Mapping[str, Any] | None = None,
 ) -> nn.Module:
     """Build a model from ``{"name": str, **builder_kwargs}`` or ``{"spec": path_or_dict}``.
 
@@ -50,6 +65,8 @@ def build_model(
             For a spec, checked against the spec's output size instead (as is a ``num_classes`` key next to
             ``spec``).
         in_channels: Likewise; for a spec, checked against the spec's input channels.
+        data_kwargs: Further facts from the data (``vocab_size``, ``num_outputs``, ``seq_len``): each is
+            passed to a builder that accepts it when ``cfg`` does not set it, and ignored otherwise.
         spec_root: The folder ``cfg`` came from when it was received (a run folder's ``model.json``): a
             spec path is then resolved relative to it and refused, without being read, unless it names a
             file inside it after resolving symlinks.
@@ -103,6 +120,7 @@ def build_model(
     for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is not None and key not in cfg and (key in params or var_kw):
             cfg[key] = value
+    cfg.update(accepted_data_kwargs({"name": name, **cfg}, data_kwargs))
     _limits.check_size("num_classes", cfg.get("num_classes"), _limits.MAX_NUM_CLASSES)
     _limits.check_size("in_channels", cfg.get("in_channels"), _limits.MAX_IN_CHANNELS)
     try:

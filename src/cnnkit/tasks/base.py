@@ -7,25 +7,35 @@ A :class:`Task` is data, like a model: registered by name in :data:`TASKS` (conf
 - its metrics, accumulated on the device in a flat float64 tensor (:meth:`Task.metric_state`,
   :meth:`Task.update_metrics`) so the training loop never waits on the host, DDP sums them with one
   all-reduce and checkpoints store them as they are; :meth:`Task.compute_metrics` turns sums into numbers;
-- how ``predict`` presents outputs (:meth:`Task.present`).
+- which parameters each optimizer trains (:meth:`Task.optimizer_groups`: one by default; a GAN has two)
+  and, for tasks that step their optimizers themselves (:attr:`Task.manual_optimization`),
+  :meth:`Task.manual_train_step`;
+- evaluation over a whole split (:meth:`Task.evaluate`: by default the streamed sums; tasks whose metrics
+  need every output at once, such as mAP or ROC-AUC, override it);
+- per-epoch artifacts and end-of-run figures (:meth:`Task.on_epoch_end`, :meth:`Task.write_plots`);
+- how ``predict`` presents outputs (:meth:`Task.present`) and the closing line (:meth:`Task.headline`).
 
-The training loop (:mod:`cnnkit.train.loop`) knows nothing else about the task, so a new application is
-one module here plus its tests.
+The training loop (:mod:`cnnkit.train.trainer`) knows nothing else about the task, so a new application
+is one module here plus its tests. Tasks sit below ``runs``, ``evaluate`` and ``train`` in the package
+order: they may use ``plots``, ``layers``, ``data`` and ``models``, never the trainer.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..errors import ConfigError, did_you_mean
 from ..registry import Registry
 
-__all__ = ["TASKS", "StepOutput", "Task", "Forward", "create_task", "register_task"]
+__all__ = ["TASKS", "StepOutput", "Task", "Forward", "Optimizers", "EvalStep", "create_task", "register_task"]
 
 TASKS: Registry[type[Task]] = Registry("task")
 
@@ -39,9 +49,45 @@ def register_task(cls: type[Task]) -> type[Task]:
     return cls
 
 
-def create_task(name: str = "classification", **kwargs: Any) -> Task:
-    """Build a registered task by name; unknown names raise with close matches."""
-    return TASKS.get(name)(**kwargs)
+def create_task(name: str = "classification", defaults: Mapping[str, Any] | None = None, **kwargs: Any) -> Task:
+    """Build a registered task by name; unknown names raise with close matches.
+
+    Args:
+        name: a name in :data:`TASKS` (``cnnkit tasks`` lists them).
+        defaults: settings from elsewhere in the config that the task may take (``train.loss``,
+            ``train.label_smoothing``): passed only when the task's constructor has that argument.
+        kwargs: the ``task:`` section's keyword arguments; each must be an argument of the constructor.
+
+    Raises:
+        ConfigError: an argument the task does not take (with close matches), or a bad value.
+    """
+    cls = TASKS.get(name)
+    params = inspect.signature(cls.__init__).parameters
+    names = [p for p in params if p != "self"]
+    for key in kwargs:
+        if key not in params:
+            raise ConfigError(
+                f"task {name!r} has no argument {key!r}{did_you_mean(key, names)}; arguments: {', '.join(names) or '(none)'}"
+            )
+    merged = {k: v for k, v in (defaults or {}).items() if k in params}
+    merged.update(kwargs)
+    try:
+        return cls(**merged)
+    except ValueError as exc:
+        raise ConfigError(f"task {name!r}: {exc}") from None
+
+
+class Optimizers(Protocol):
+    """What :meth:`Task.manual_train_step` steps: ``step(name, loss)`` runs backward on ``loss`` (scaled for
+    fp16), clips, steps the optimizer ``name`` (a key of :meth:`Task.optimizer_groups`) and zeroes its
+    gradients, with the run's NaN policy and EMA applied by the trainer."""
+
+    def step(self, name: str, loss: Tensor) -> None: ...
+
+
+EvalStep = Callable[[Tensor, Tensor], "StepOutput"]
+"""``step(x, y) -> StepOutput``: one evaluation batch through :meth:`Task.eval_step`, under the run's
+precision and test-time augmentation (what :meth:`Task.evaluate` is given)."""
 
 
 @dataclass
@@ -66,6 +112,17 @@ class Task(ABC):
     ``val_<name>``, testing as ``test_<name>``."""
     monitor: ClassVar[tuple[str, str]] = ("loss", "min")
     """The metric (and ``"max"``/``"min"``) that picks the best weights when a validation split exists."""
+    manual_optimization: ClassVar[bool] = False
+    """True: the loop calls :meth:`manual_train_step`, which steps the optimizers itself (a GAN's
+    alternating updates); False: :meth:`train_step`, then one backward and one step of every optimizer."""
+
+    def optimizer_groups(self, model: nn.Module) -> dict[str, nn.Module]:
+        """The modules each optimizer trains, by name; each gets ``optim.*``'s settings. One by default."""
+        return {"model": model}
+
+    def manual_train_step(self, forward: Forward, x: Tensor, y: Tensor, optimizers: Optimizers) -> StepOutput:
+        """One training batch, stepping ``optimizers`` itself; only with :attr:`manual_optimization`."""
+        raise NotImplementedError(f"task {self.name!r} does not step its optimizers itself")
 
     @abstractmethod
     def train_step(self, forward: Forward, x: Tensor, y: Tensor) -> StepOutput:
@@ -86,6 +143,29 @@ class Task(ABC):
     @abstractmethod
     def compute_metrics(self, state: Tensor) -> dict[str, float]:
         """Metric values from summed ``state`` (already reduced over processes); includes ``count``."""
+
+    def evaluate(self, step: EvalStep, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device) -> dict[str, float]:
+        """Metrics of a whole split: by default the streamed sums of :meth:`update_metrics`.
+
+        Override to gather outputs when a metric needs all of them at once (mAP, ROC-AUC, FID); the result
+        must include ``count`` and every name in :attr:`metric_names`. Under DDP it runs on rank 0 only.
+        """
+        sums = self.metric_state(device)
+        for x, y in batches:
+            self.update_metrics(sums, step(x, y))
+        return self.compute_metrics(sums)
+
+    def on_epoch_end(self, *, epoch: int, model: nn.Module, run_dir: Path | None, device: torch.device) -> None:
+        """After each epoch's checkpoint, on rank 0 (e.g. a GAN's sample grid in ``plots/``); nothing by default."""
+
+    def write_plots(self, *, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], run_dir: Path, device: torch.device) -> None:
+        """Task figures at the end of training, from a few test batches, into ``run_dir/plots``; nothing by default."""
+
+    def headline(self, metrics: Mapping[str, Any]) -> str | None:
+        """The closing line of ``cnnkit train`` from the test metrics (``test accuracy: 99.11%``)."""
+        key = self.monitor[0]
+        value = metrics.get(f"test_{key}")
+        return f"test {key}: {value:.4f}" if isinstance(value, (int, float)) else None
 
     def check_target(self, y: Tensor) -> None:
         """Raise :class:`~cnnkit.errors.DataError` when ``y`` is not what this task reads."""

@@ -110,5 +110,9 @@ class Classification(Task):
             for vs, ix in zip(values.tolist(), indices.tolist())
         ]
 
+    def headline(self, metrics: Any) -> str | None:
+        acc = metrics.get("test_accuracy")
+        return f"test accuracy: {100 * acc:.2f}%" if isinstance(acc, (int, float)) else None
+
     def __repr__(self) -> str:
         return f"Classification(loss={self.loss_name!r}, label_smoothing={self.label_smoothing})"

@@ -8,10 +8,11 @@ rank 0 of 1.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -19,6 +20,7 @@ import torch.distributed as dist
 from ..errors import CnnkitError
 
 __all__ = [
+    "broadcast_json",
     "DistInfo",
     "OtherRankFailed",
     "init_distributed",
@@ -108,6 +110,15 @@ def all_gather_tensor(tensor: torch.Tensor, info: DistInfo) -> list[torch.Tensor
     out = [torch.empty_like(tensor) for _ in range(info.world_size)]
     dist.all_gather(out, tensor)
     return out
+
+
+def broadcast_json(value: Any, info: DistInfo, device: torch.device) -> Any:
+    """Rank 0's JSON-able ``value`` on every rank (evaluation results, computed on rank 0 only)."""
+    if not info.enabled:
+        return value
+    comm = device if device.type == "cuda" else torch.device("cpu")
+    text = broadcast_str(json.dumps(value) if info.is_main else None, info, comm)
+    return json.loads(text)
 
 
 def broadcast_str(text: str | None, info: DistInfo, device: torch.device) -> str:

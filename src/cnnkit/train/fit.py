@@ -23,6 +23,7 @@ from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
 from ..errors import CnnkitError
 from ..models import build_model, model_config_for_json
+from ..models.build import accepted_data_kwargs
 from ..runs import (
     RUN_MARKER,
     atomic_write_text,
@@ -202,17 +203,21 @@ def _build_model_and_data(
     bundle = build_data(
         cfg.data, input_shape=input_shape, device=device, seed=cfg.seed, rank=dist.rank, world_size=dist.world_size
     )
-    extra: dict[str, Any] = {"num_classes": int(bundle.num_classes)}
+    data_kwargs = dict(bundle.model_kwargs or {})
+    extra: dict[str, Any] = {"num_classes": int(data_kwargs.pop("num_classes", bundle.num_classes))}
     data_shape = tuple(getattr(bundle, "input_shape", input_shape) or input_shape)
-    if data_shape and data_shape[0] != input_shape[0]:
+    if "in_channels" in data_kwargs:
+        extra["in_channels"] = int(data_kwargs.pop("in_channels"))
+    elif data_shape and data_shape[0] != input_shape[0]:
         extra["in_channels"] = int(data_shape[0])
     del probe
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and on every rebuild
-    model = build_model(dict(spec), spec_root=spec_root, **extra)
+    model = build_model(dict(spec), spec_root=spec_root, data_kwargs=data_kwargs, **extra)
     if spec_root is not None and isinstance(spec.get("spec"), str):
         spec["spec"] = str(Path(spec_root) / spec["spec"])
     build = dict(model_config_for_json(dict(spec)))
     build.update(extra)
+    build.update(accepted_data_kwargs(spec, data_kwargs))
     return model, bundle, build
 
 
@@ -332,19 +337,32 @@ def _trainer(
     return trainer
 
 
+def _task_record(cfg: Config, bundle: Any) -> dict[str, Any]:
+    kind = getattr(bundle, "kind", "image")
+    meta = dict(getattr(bundle, "meta", None) or {})
+    if cfg.task.name == "classification" and not cfg.task.kwargs() and kind == "image" and not meta:
+        return {}
+    return {"task": {"name": cfg.task.name, **cfg.task.kwargs()}, "kind": kind, "data_meta": meta}
+
+
 def _write_results(trainer: Trainer, summary: dict[str, Any], build: dict[str, Any], bundle: Any) -> None:
     """Rank 0: the model files and the summary, then the closing lines (printed even when quiet)."""
     run_dir = trainer.run_dir
     assert run_dir is not None
+    cfg = trainer.cfg
     save_model(
         run_dir,
         trainer.eval_model,
         build=build,
         preprocessing=dict(getattr(bundle, "preprocessing", {}) or {}),
         class_names=list(getattr(bundle, "class_names", None) or []) or None,
+        # What predict/serve need beyond the image path: the task and its settings, what x holds, and the
+        # data's own facts (a vocabulary, a horizon). Only written when they differ from image classification,
+        # so image run folders stay as they were.
+        extra=_task_record(cfg, bundle),
     )
     trainer.write_summary(summary)
-    acc = summary.get("test_accuracy")
-    if acc is not None:
-        print(f"test accuracy: {100 * acc:.2f}%", flush=True)
+    line = trainer.task.headline(summary)
+    if line is not None:
+        print(line, flush=True)
     print(f"run folder: {run_dir}", flush=True)

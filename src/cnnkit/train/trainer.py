@@ -26,7 +26,7 @@ from ..runs import MetricsLog, atomic_write_text, json_safe, write_error
 from ..runtime import autocast_context, resolve_device, setup_runtime
 from ..tasks import Task, create_task
 from . import checkpoint as ckpt
-from .distributed import DistInfo, all_reduce_sum, run_on_main
+from .distributed import DistInfo, all_reduce_sum, broadcast_json, run_on_main
 from .early_stopping import EarlyStopping
 from .ema import ModelEMA
 from .evaluation import epoch_batches, tta_logits
@@ -125,7 +125,9 @@ class Trainer:
             self.cfg.schedule, lr=self.cfg.optim.lr, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch
         )
         # The task turns a batch into a loss and metrics (cnnkit.tasks); the loop knows nothing else of it.
-        self.task = task if task is not None else create_task(self.cfg.task, loss=tc.loss, label_smoothing=tc.label_smoothing)
+        self.task = task if task is not None else create_task(
+            self.cfg.task.name, defaults={"loss": tc.loss, "label_smoothing": tc.label_smoothing}, **self.cfg.task.kwargs()
+        )
         self._penalty_params = (
             penalty_params(self.raw_model, tc.penalty.params) if (tc.penalty.l1 > 0 or tc.penalty.l2 > 0) else []
         )
@@ -198,16 +200,18 @@ class Trainer:
         tta = tta if tta is not None else self.cfg.train.tta
         was_training = model.training
         model.eval()
-        sums = self.task.metric_state(self.device)
-        forward = lambda v: tta_logits(model, v, tta)  # noqa: E731
-        for x, y in epoch_batches(loader, 0) if self.dist.is_main else ():
+
+        def forward(v: torch.Tensor) -> Any:
+            return tta_logits(model, v, tta)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> Any:
             x, y = self._to_device(x, y)
             with autocast_context(self.cfg.train.precision, self.device):
-                step = self.task.eval_step(forward, x, y)
-            self.task.update_metrics(sums, step)
+                return self.task.eval_step(forward, x, y)
+
+        metrics = self.task.evaluate(step, epoch_batches(loader, 0), self.device) if self.dist.is_main else None
         model.train(was_training)
-        all_reduce_sum(sums, self.dist)
-        return self.task.compute_metrics(sums)
+        return broadcast_json(metrics, self.dist, self.device)
 
     def fit(self, *, resume: bool | str | Path = False) -> dict[str, Any]:
         """Train for ``train.epochs`` (or until early stopping); returns the summary.
@@ -522,9 +526,12 @@ class Trainer:
         final = self.history[-1] if self.history else {}
         total_images = sum(r["images_per_second"] * r["seconds"] for r in self.history)
         summary: dict[str, Any] = {
-            "test_accuracy": test["accuracy"] if test else None,
-            "test_loss": test["loss"] if test else None,
-            "test_count": test["count"] if test else None,
+            "task": self.task.name,
+            "test_accuracy": test.get("accuracy") if test else None,
+            "test_loss": test.get("loss") if test else None,
+            "test_count": test.get("count") if test else None,
+            # every metric the task reports, as test_<name> (test_f1_macro, test_rmse, test_miou, ...)
+            **{f"test_{k}": v for k, v in (test or {}).items() if k not in ("accuracy", "loss", "count")},
             "epochs": len(self.history),
             "steps": self.global_step,
             "train_seconds": self.train_seconds,
