@@ -22,7 +22,7 @@ import torch
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
 from ..errors import CnnkitError
-from ..models import build_model, model_config_for_json
+from ..models import build_model, model_config_for_json, model_info
 from ..models.build import accepted_data_kwargs
 from ..runs import (
     RUN_MARKER,
@@ -218,6 +218,11 @@ def _build_model_and_data(
     build = dict(model_config_for_json(dict(spec)))
     build.update(extra)
     build.update(accepted_data_kwargs(spec, data_kwargs))
+    if build.get("name"):
+        # Arguments only training reads (a pretrained-vectors file, the vocabulary to look up in it): the
+        # weights file holds their effect, and a received model.json must not name files to read.
+        for key in model_info(str(build["name"])).get("train_only", ()):
+            build.pop(key, None)
     return model, bundle, build
 
 
@@ -296,6 +301,7 @@ def fit(
                 run_on_main(lambda: _record_resume(run_dir, cfg, device, dist, changed, restart), dist, comm)
             trainer = _trainer(cfg, model, bundle, run_dir, device, dist, progress)
             summary = trainer.fit(resume=resume is not None and not restart)
+            _fit_decision_rules(trainer, bundle, summary)
         summary.update(
             {
                 "run_dir": str(run_dir),
@@ -337,12 +343,31 @@ def _trainer(
     return trainer
 
 
-def _task_record(cfg: Config, bundle: Any) -> dict[str, Any]:
+def _fit_decision_rules(trainer: Trainer, bundle: Any, summary: dict[str, Any]) -> None:
+    """Tasks whose decisions are tuned on the validation split (multilabel's per-label thresholds) tune
+    them on the final weights, on every rank (rank 0 computes, the trainer shares it); the test metrics
+    are then measured again with them."""
+    task = trainer.task
+    fitting = getattr(task, "fitting_thresholds", None)
+    val = getattr(bundle, "val", None)
+    if fitting is None or val is None or not getattr(task, "tune_thresholds", False):
+        return
+    with fitting():
+        fitted = trainer.evaluate(val)
+    task.set_thresholds(fitted["thresholds"])
+    if getattr(bundle, "test", None) is not None:
+        test = trainer.evaluate(bundle.test)
+        summary.update({("test_count" if k == "count" else f"test_{k}"): v for k, v in test.items()})
+    summary["thresholds"] = "fitted on the validation split"
+
+
+def _task_record(cfg: Config, bundle: Any, task: Any = None) -> dict[str, Any]:
     kind = getattr(bundle, "kind", "image")
     meta = dict(getattr(bundle, "meta", None) or {})
-    if cfg.task.name == "classification" and not cfg.task.kwargs() and kind == "image" and not meta:
+    fitted = task.fitted_kwargs() if hasattr(task, "fitted_kwargs") else {}
+    if cfg.task.name == "classification" and not cfg.task.kwargs() and kind == "image" and not meta and not fitted:
         return {}
-    return {"task": {"name": cfg.task.name, **cfg.task.kwargs()}, "kind": kind, "data_meta": meta}
+    return {"task": {"name": cfg.task.name, **cfg.task.kwargs(), **fitted}, "kind": kind, "data_meta": meta}
 
 
 def _write_results(trainer: Trainer, summary: dict[str, Any], build: dict[str, Any], bundle: Any) -> None:
@@ -359,7 +384,7 @@ def _write_results(trainer: Trainer, summary: dict[str, Any], build: dict[str, A
         # What predict/serve need beyond the image path: the task and its settings, what x holds, and the
         # data's own facts (a vocabulary, a horizon). Only written when they differ from image classification,
         # so image run folders stay as they were.
-        extra=_task_record(cfg, bundle),
+        extra=_task_record(cfg, bundle, trainer.task),
     )
     trainer.write_summary(summary)
     line = trainer.task.headline(summary)
