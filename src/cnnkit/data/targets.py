@@ -3,9 +3,10 @@
 helpers for them.
 
 A label cell holds one or more label names separated by ``;``, ``|`` or spaces (``cat;outdoor``); a value
-cell one or more numbers separated likewise (``0.5 1.25``). ``targets: auto`` reads the cells as values
-when every one of them is a number list, else as labels; ``labels`` / ``values`` force either, and
-``classes`` is one label per item (classification).
+cell one or more numbers separated likewise (``0.5 1.25``). ``targets: auto`` reads numbers as values
+when some cell holds several numbers or a non-integer one, cells with several names as labels, and
+anything else as one class per item; ``classes`` / ``labels`` / ``values`` force one reading (a
+regression on integers needs ``values``, a multi-label set whose items all have one label ``labels``).
 """
 
 from __future__ import annotations
@@ -80,7 +81,12 @@ def parse_targets(
         if not p:
             raise DataError(f"{source}: item {i + 1} has an empty label; give every item at least one label or value")
     if kind == "auto":
-        kind = "values" if all(_is_number(s) for p in parts for s in p) else "labels"
+        numbers = all(_is_number(s) for p in parts for s in p)
+        several = any(len(p) > 1 for p in parts)
+        if numbers and (several or any(not float(s).is_integer() for p in parts for s in p)):
+            kind = "values"
+        else:
+            kind = "labels" if several else "classes"
     if kind == "values":
         width = len(parts[0])
         for i, p in enumerate(parts):

@@ -4,8 +4,8 @@ or real values (``task: regression``).
 - ``image-csv``: a folder of PNG/JPEG files and a CSV beside them (``data.root``: the folder; option
   ``labels``: the CSV's name, default ``labels.csv``) with a header row: a ``file`` column (paths relative
   to the folder) and either a ``label`` column (``cat;outdoor`` for several labels, ``0.5 1.2`` for
-  values) or one column per value (``file,age,height``). Option ``targets``: ``auto`` (values when every
-  cell is a number), ``labels``, ``values`` or ``classes``.
+  values) or one column per value (``file,age,height``). Option ``targets``: ``auto``, ``classes``,
+  ``labels`` or ``values`` (see :mod:`cnnkit.data.targets`).
 - ``npz`` files whose ``y_train`` has shape ``(N, K)`` (0/1 integers or booleans: multi-hot labels;
   floats: values) or holds real values ``(N,)``: read here, by :func:`build_npz_targets`.
 
@@ -196,7 +196,9 @@ def _build_image_csv(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[i
     opts = ImageCsvOptions.model_validate(cfg.options())
     c, h, w = _image_shape(input_shape, cfg)
     paths, cells, value_names = _csv_items(root, opts, opts.targets)
-    targets = parse_targets(cells, kind=opts.targets, source=str(root / opts.labels), value_names=value_names)
+    # Named value columns (file,age,height) are values; a label column is read as targets says.
+    kind = "values" if opts.targets == "auto" and value_names else opts.targets
+    targets = parse_targets(cells, kind=kind, source=str(root / opts.labels), value_names=value_names)
     ds = ImageFileDataset(paths, np.zeros(len(paths), dtype=np.int64), channels=c, size=(h, w), fit=cfg.fit)
     images = torch.stack([ds[i][0] for i in range(len(ds))])
     tr, te = carve(targets, "train", cfg.test_fraction), carve(targets, "test", cfg.test_fraction)
