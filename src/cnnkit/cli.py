@@ -125,7 +125,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     # Unreadable inputs are skipped, one stderr line each; predict raises (exit 2) only if none was read.
     results = predict(
-        args.run_dir, args.inputs, top_k=args.top_k, output=args.output,
+        args.run_dir, args.inputs, top_k=args.top_k, output=args.output, texts=args.text,
         on_skip=lambda name, error: print(f"cnnkit: skipped: {error}", file=sys.stderr),
     )
     if args.json:
@@ -133,6 +133,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return 0
     for item in results:
         if "error" in item:
+            continue
+        if "label" in item and ("labels" in item or "values" in item):  # multi-label, regression
+            print(f"{safe_text(item['input'], None)}: {safe_text(item['label'], 400) or '(no label)'}")
             continue
         # Class names come from the run's model.json: sanitised, so they cannot drive the terminal.
         tops = ", ".join(f"{safe_text(t['name'], 80)} {t['probability']:.3f}" for t in item["top"])
@@ -329,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the exit status is 0 when at least one input was predicted, 2 when none could be read."
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="files or folders (text runs: text files, one input per line)")
+    p.add_argument("--text", action="append", default=None, metavar="TEXT", help="a raw string to predict (text runs; repeatable)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--output", type=Path, default=None, metavar="FILE",
                    help="also write one row per input (input, label, probability, top-k) to FILE.csv or FILE.json")

@@ -209,7 +209,7 @@ def _table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         top = r.get("top") or []
         rows.append({
             "input": r["input"],
-            "label": top[0]["name"] if top else None,
+            "label": r["label"] if "label" in r else (top[0]["name"] if top else None),
             "class": top[0]["class"] if top else None,
             "probability": top[0]["probability"] if top else None,
             "top_k": top,
@@ -264,8 +264,14 @@ def predict(
     device: str | None = None,
     output: str | Path | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    texts: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Top-``k`` classes with probabilities for each input.
+
+    Runs of other tasks and kinds present their outputs through the task (:func:`cnnkit.evaluate.tasks.task_rows`:
+    a multi-label run lists the labels over their thresholds, a regression run its values); a text run
+    reads ``texts`` (raw strings) and text files with one input per line (``inputs``), encoded with the
+    run's saved vocabulary.
 
     An input that cannot be read or converted is skipped, not fatal: it gets ``{"input", "error"}`` in the
     results, and ``on_skip(input, error)`` is called as it happens (the CLI prints it to stderr).
@@ -291,9 +297,16 @@ def predict(
         raise CnnkitError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
     if output is not None:
         _output_format(output)
-    if not inputs:
+    if not inputs and not texts:
         raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
+    from .tasks import run_kind, run_task, task_rows, uses_task_path
+
+    task = run_task(loaded.info) if uses_task_path(loaded.info) else None
+    if run_kind(loaded.info) == "text":
+        return _predict_text(loaded, task, inputs, texts, top_k=top_k, batch_size=batch_size, output=output, on_skip=on_skip)
+    if texts:
+        raise CnnkitError(f"--text is for text runs; {run_dir} takes {run_kind(loaded.info)} inputs")
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
     model = loaded.model.eval()
@@ -308,6 +321,12 @@ def predict(
 
     def flush() -> None:
         if not pending:
+            return
+        if task is not None:  # multi-label, regression: the task presents its outputs
+            for (row, _), r in zip(pending, task_rows(task, model(torch.cat([x for _, x in pending]).to(dev)),
+                                                      loaded.class_names, top_k=top_k)):
+                row.update(r)
+            pending.clear()
             return
         probs = torch.softmax(model(torch.cat([x for _, x in pending]).to(dev)).float(), dim=1).cpu()
         cls_names = loaded.class_names or [str(n) for n in range(probs.shape[1])]
@@ -345,6 +364,37 @@ def predict(
         if len(failed) == 1:
             raise DataError(failed[0]["error"])
         raise DataError(f"none of the {len(failed)} inputs could be read; the first: {failed[0]['error']}")
+    if output is not None:
+        write_predictions(results, output)
+    return results
+
+
+def _predict_text(
+    loaded: Any, task: Any, inputs: list[str | Path], texts: list[str] | None, *, top_k: int, batch_size: int,
+    output: str | Path | None, on_skip: Callable[[str, str], None] | None,
+) -> list[dict[str, Any]]:
+    """:func:`predict` for text runs: strings and text files (one input per line)."""
+    from ..tasks import create_task
+    from .tasks import task_rows
+    from .text import encode_texts, read_text_inputs, run_vocab
+
+    vocab = run_vocab(loaded)
+    task = task or create_task("classification")
+    items, problems = read_text_inputs(list(inputs), texts)
+    results: list[dict[str, Any]] = []
+    for name, error in problems:
+        results.append({"input": name, "error": error})
+        if on_skip is not None:
+            on_skip(name, error)
+    if not items:
+        first = problems[0][1] if problems else "no text inputs"
+        raise DataError(first if len(problems) <= 1 else f"none of the {len(problems)} inputs could be read; the first: {first}")
+    model = loaded.model.eval()
+    dev = next(iter(model.parameters()), torch.empty(0)).device
+    ids = encode_texts(items, vocab)
+    for i in range(0, len(items), batch_size):
+        rows = task_rows(task, model(ids[i : i + batch_size].to(dev)), loaded.class_names, top_k=top_k)
+        results += [{"input": name, "text": text, **r} for (name, text), r in zip(items[i : i + batch_size], rows)]
     if output is not None:
         write_predictions(results, output)
     return results

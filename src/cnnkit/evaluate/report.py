@@ -19,6 +19,7 @@ from torch import nn
 
 from .._text import safe_markup, safe_text
 from ..errors import CnnkitError
+from ..tasks import create_task
 from ..plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid, plot_reliability
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
@@ -311,6 +312,11 @@ def evaluate_run(
         _cp._check_score(score)
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
+    from .tasks import evaluate_task_run, run_task, uses_task_path
+
+    if uses_task_path(loaded.info):  # multi-label, regression, text, ...: the task's own metrics
+        task = run_task(loaded.info) or create_task("classification")
+        return evaluate_task_run(run_dir, loaded, task, split=split, data=data, out=out)
     run = load_run_data(run_dir, loaded, data=data)
     loader = split_loader(run, split)
     cal_loader = None
@@ -350,6 +356,10 @@ def evaluate_run(
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as text for a terminal: headline numbers, then per-class metrics and conformal sets."""
+    if report.get("report") == "task":
+        from .tasks import format_task_report
+
+        return format_task_report(report)
     from io import StringIO
 
     from rich.console import Console

@@ -19,6 +19,7 @@ from . import resnet as resnet
 from . import tcn as tcn
 from . import tdnn as tdnn
 from . import textcnn as textcnn
+from . import charcnn as charcnn
 from . import unet as unet
 from . import vgg as vgg
 from ._registry import MODELS as MODELS

@@ -208,7 +208,7 @@ def _build_model_and_data(
     data_shape = tuple(getattr(bundle, "input_shape", input_shape) or input_shape)
     if "in_channels" in data_kwargs:
         extra["in_channels"] = int(data_kwargs.pop("in_channels"))
-    elif data_shape and data_shape[0] != input_shape[0]:
+    elif len(data_shape) > 1 and data_shape[0] != input_shape[0]:  # (L,) token ids have no channel axis
         extra["in_channels"] = int(data_shape[0])
     del probe
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and on every rebuild
