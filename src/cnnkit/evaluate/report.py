@@ -19,8 +19,8 @@ from torch import nn
 
 from .._text import safe_markup, safe_text
 from ..errors import CnnkitError
-from ..tasks import create_task
 from ..plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid, plot_reliability
+from ..tasks import create_task
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
