@@ -146,7 +146,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain
 
-    paths = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer, out=args.out)
+    paths = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer, out=args.out,
+                    texts=args.text, report=print)
     for p in paths:
         print(p)
     return 0
@@ -347,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=["saliency", "smoothgrad", "gradcam", "occlusion", "integrated-gradients", "filters", "feature-maps"],
     )
+    p.add_argument("--text", action="append", default=None, metavar="TEXT", help="a raw string to explain (text runs; repeatable)")
     p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
     p.add_argument("--layer", default=None, help="module name (Grad-CAM, feature maps)")
     p.add_argument("--out", type=Path, required=True)
