@@ -88,13 +88,16 @@ def token_attributions(
         e = model.embed(ids)
     parts = e if isinstance(e, tuple) else (e,)
     total = [torch.zeros_like(p) for p in parts]
-    for k in range(steps):
-        alpha = (k + 0.5) / steps  # midpoint rule
-        scaled = tuple((alpha * p).detach().requires_grad_(True) for p in parts)
-        s = _scores(f(scaled if isinstance(e, tuple) else scaled[0]), tgt).sum()
+    n = len(ids)
+    per = max(1, batch_size // n)  # path points per forward pass, all items at once
+    for k0 in range(0, steps, per):
+        alphas = (torch.arange(k0, min(k0 + per, steps), device=dev, dtype=parts[0].dtype) + 0.5) / steps  # midpoint rule
+        a = alphas.view(-1, 1, 1, 1)
+        scaled = tuple((a * p.unsqueeze(0)).flatten(0, 1).detach().requires_grad_(True) for p in parts)
+        s = _scores(f(scaled if isinstance(e, tuple) else scaled[0]), tgt.repeat(len(alphas))).sum()
         grads = torch.autograd.grad(s, scaled)
         for t, g in zip(total, grads):
-            t += g / steps
+            t += g.view(len(alphas), *t.shape).sum(0) / steps
     # Embeddings are (N, dims, L): a token's attribution sums over its vector's dimensions.
     scores = sum((p * t).sum(1) for p, t in zip(parts, total))
     return scores.detach().double().cpu(), tgt.cpu()
