@@ -100,8 +100,9 @@ class TextCNN(FeatureHeadModel):
         if vectors is not None:
             with torch.no_grad():
                 self.embedding.weight.uniform_(-UNKNOWN_WORD_RANGE, UNKNOWN_WORD_RANGE)
-                known = (vectors.abs().sum(1) > 0)[:, None]  # torch.where, not a mask: works on the meta device
-                self.embedding.weight.copy_(torch.where(known, vectors.to(self.embedding.weight), self.embedding.weight))
+                v = vectors.to(self.embedding.weight)
+                known = (v.abs().sum(1) > 0)[:, None]  # torch.where, not a mask: works on the meta device
+                self.embedding.weight.copy_(torch.where(known, v, self.embedding.weight))
                 self.embedding.weight[0] = 0.0  # <pad>
         self.embedding.weight.requires_grad_(not (freeze_embedding or mode == "static"))
         # CNN-multichannel: a second, fixed copy of the same start (Sec. 2.1); the first one is fine-tuned.

@@ -32,7 +32,13 @@ def read_word_vectors(path: str | Path, vocab: Sequence[str], *, dim: int | None
         ConfigError: missing file, not UTF-8 text (word2vec's binary format), a malformed line (its
             number is named), or vectors of another size than ``dim``.
     """
-    path = Path(path).expanduser()
+    # On the CPU even inside a ``torch.device("meta")`` block (the model builder's size probe): the lookups
+    # below read tensor values.
+    with torch.device("cpu"):
+        return _read(Path(path).expanduser(), vocab, dim)
+
+
+def _read(path: Path, vocab: Sequence[str], dim: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     if not path.is_file():
         raise ConfigError(f"model.embeddings: {path} is not a file; give a GloVe or word2vec text file")
     index: dict[str, int] = {w: i for i, w in enumerate(vocab)}
