@@ -12,7 +12,11 @@ import torch
 from torch import nn
 
 from ..errors import CnnkitError, did_you_mean
+from ..evaluate.predict import load_inputs
+from ..models import model_info
 from ..plots import plot_feature_maps, plot_filters, plot_overlay
+from ..runs import load_model
+from ..runtime import resolve_device
 from .attribution import ATTRIBUTION_METHODS, SIGNED_METHODS, _targets, attribute, last_conv_layer
 from .maps import feature_maps, filter_images, first_conv_layer
 
@@ -53,7 +57,6 @@ def default_gradcam_layer(model: nn.Module, info: dict[str, Any] | None = None) 
     name = build.get("name") if isinstance(build, dict) else None
     if name:
         try:
-            from ..models import model_info
 
             layer = model_info(name).get("gradcam_layer")
         except CnnkitError:
@@ -157,9 +160,6 @@ def explain(
     files (one input per line) token by token (:mod:`cnnkit.explain.text`; ``report`` gets one
     highlighted line per input).
     """
-    from ..evaluate.predict import load_inputs
-    from ..runs import load_model
-    from ..runtime import resolve_device
 
     if method not in METHODS:
         raise CnnkitError(f"Unknown explain method {method!r}{did_you_mean(str(method), METHODS)}; choose one of {', '.join(METHODS)}")

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._text import safe_text
 from ..errors import ConfigError, did_you_mean
 from . import _limits
 from ._limits import check_input_shape as check_input_shape
@@ -148,7 +149,6 @@ def _confined_spec_path(spec: Any, root: Path) -> Path:
 
     Nothing is read before the check, and the message names the path (sanitised), never file content.
     """
-    from .._text import safe_text
 
     if not isinstance(spec, (str, Path)):
         raise ConfigError(f"Expected the model spec to be a mapping or a file name. Received: {type(spec).__name__}")

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 
 from ..errors import CnnkitError
 
@@ -87,7 +89,6 @@ def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta:
     A failed write (``OSError``: disk full, read-only folder) is re-raised after removing the temporary
     folder, so the checkpoints already there stay as they were and nothing half-written is left behind.
     """
-    from safetensors.torch import save
 
     folder = Path(folder)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
@@ -137,8 +138,6 @@ def _swap_into_place(tmp: Path, folder: Path) -> None:
 
 def read_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
     """Read and verify a checkpoint; :class:`CheckpointError` says why one is unusable."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
 
     folder = Path(folder)
     marker_path = folder / _MARKER

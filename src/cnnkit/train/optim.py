@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..config.schema import OptimConfig
+from ..errors import ConfigError
 from ..registry import Registry
 
 __all__ = ["OPTIMIZERS", "param_groups", "build_optimizer", "is_norm_module"]
@@ -115,7 +116,6 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
     """The optimizer named by ``cfg.name`` over :func:`param_groups` of ``model``."""
     groups = param_groups(model, cfg)
     if not groups:
-        from ..errors import ConfigError
 
         raise ConfigError("no trainable parameters: every parameter is frozen (check train.freeze)")
     return OPTIMIZERS.get(cfg.name)(groups, cfg)
