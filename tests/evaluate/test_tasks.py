@@ -5,6 +5,7 @@ multi-label and regression image runs."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import random
 from pathlib import Path
@@ -73,6 +74,10 @@ def test_text_recipe_train_evaluate_predict_explain_resume(tmp_path: Path, capsy
     assert "[[dull" in out and (tmp_path / "ex" / "000-tokens.png").is_file()
     rec = json.loads((tmp_path / "ex" / "token_attributions.json").read_text())["items"][0]
     assert rec["tokens"] == ["the", "plot", "was", "dull"] and max(rec["scores"], key=abs) == rec["scores"][3]
+
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnxscript"):  # the export extra
+        out = _cli(capsys, "export", str(run), "--out", str(tmp_path / "text.onnx"))
+        assert "onnxruntime matches PyTorch" in out
 
     _cli(capsys, "train", "--resume", str(run), *_sets("train.epochs=7"), "--quiet")
     again = json.loads((run / "summary.json").read_text())

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ import torch
 from ..errors import DataError
 from .splits import split_indices
 
-__all__ = ["TargetKind", "Targets", "parse_targets", "carve", "random_split"]
+__all__ = ["TargetKind", "Targets", "carve", "check_labels_present", "parse_targets", "random_split", "validation_split"]
 
 TargetKind = Literal["auto", "classes", "labels", "values"]
 _SEP = re.compile(r"[;|\s]+")
@@ -131,6 +131,26 @@ def random_split(t: Targets, fraction: float, seed: int, *, stratified: bool = T
         return split_indices(_strata(t), fraction, seed, stratified=stratified and t.kind == "classes")
     except ValueError as e:
         raise ConfigError(f"{what}={fraction}: {e}") from None
+
+
+def validation_split(t: Targets, cfg: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(train, val)`` indices for a data config: fold ``cfg.fold`` of ``cfg.folds`` (``cnnkit cv``), else
+    ``cfg.val_fraction`` held out, else no validation split (as :func:`cnnkit.data.build_data` splits images)."""
+    from ..errors import ConfigError
+    from .splits import kfold_indices
+
+    n = len(t.y)
+    if cfg.folds is not None or cfg.fold is not None:
+        if cfg.folds is None or cfg.fold is None or not 0 <= cfg.fold < cfg.folds:
+            raise ConfigError(f"Expected data.folds and 0 <= data.fold < data.folds. Received: folds={cfg.folds}, fold={cfg.fold}")
+        try:
+            val = kfold_indices(_strata(t), cfg.folds, cfg.stratified and t.kind == "classes", cfg.split_seed)[cfg.fold]
+        except ValueError as e:
+            raise ConfigError(f"data.folds={cfg.folds}: {e}") from None
+        return np.setdiff1d(np.arange(n), val), val
+    if cfg.val_fraction > 0:
+        return random_split(t, cfg.val_fraction, cfg.split_seed, stratified=cfg.stratified)
+    return np.arange(n), None
 
 
 def carve(t: Targets, split: str, fraction: float) -> np.ndarray:

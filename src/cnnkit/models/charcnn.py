@@ -74,6 +74,7 @@ class CharCNN(FeatureHeadModel):
             raise ConfigError(f"Expected seq_len >= 123 (six convolutions and three poolings). Received: seq_len={seq_len}")
         features, units, std = _WIDTH[variant]
         self.alphabet_size = vocab_size - _SPECIAL
+        self.vocab_size = vocab_size
         layers: list[nn.Module] = []
         c = self.alphabet_size
         for k, pool in _CONV:

@@ -30,7 +30,7 @@ from ..augment import BatchAugment
 from ..loader import InMemoryLoader
 from ..preprocess import channel_stats, make_preprocessing, prepare_images
 from ..splits import subset_indices
-from ..targets import TargetKind, Targets, carve, check_labels_present, parse_targets, random_split
+from ..targets import TargetKind, Targets, carve, check_labels_present, parse_targets, validation_split
 from .arrays import _load_arrays, _npz_path, images_to_uint8_nchw
 from .folder import ImageFileDataset
 
@@ -145,10 +145,7 @@ def build_image_targets(
     train_x, train_t = train_x[torch.as_tensor(keep)], train_t.subset(keep)
     keep = _limit(len(test_t.y), cfg.limit_test, cfg.split_seed)
     test_x, test_t = test_x[torch.as_tensor(keep)], test_t.subset(keep)
-    if cfg.val_fraction > 0:
-        train_idx, val_idx = random_split(train_t, cfg.val_fraction, cfg.split_seed, stratified=cfg.stratified)
-    else:
-        train_idx, val_idx = np.arange(len(train_t.y)), None
+    train_idx, val_idx = validation_split(train_t, cfg)
     check_labels_present(train_t.subset(train_idx), dataset)
     x_train = train_x[torch.as_tensor(train_idx)]
     mean, std = channel_stats(x_train) if cfg.normalize else ([0.0] * c, [1.0] * c)

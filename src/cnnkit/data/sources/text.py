@@ -33,7 +33,7 @@ from ...errors import DataError
 from .._core import DATASETS, DatasetSpec, check_root
 from ..loader import TensorLoader
 from ..splits import subset_indices
-from ..targets import TargetKind, Targets, carve, check_labels_present, parse_targets, random_split
+from ..targets import TargetKind, Targets, carve, check_labels_present, parse_targets, validation_split
 from ..tokenize import Vocab, build_vocab, encode
 
 __all__ = ["TextOptions", "TextCsvOptions", "read_text_file", "read_text_csv", "scan_text_folder", "build_text_bundle", "vocab_of"]
@@ -185,10 +185,7 @@ def build_text_bundle(
     tr_texts, tr_t = _pick(tr_texts, keep), tr_t.subset(keep)
     keep = _limit(len(te_texts), cfg.limit_test, cfg.split_seed)
     te_texts, te_t = _pick(te_texts, keep), te_t.subset(keep)
-    if cfg.val_fraction > 0:
-        train_idx, val_idx = random_split(tr_t, cfg.val_fraction, cfg.split_seed, stratified=cfg.stratified)
-    else:
-        train_idx, val_idx = np.arange(len(tr_texts)), None
+    train_idx, val_idx = validation_split(tr_t, cfg)
     check_labels_present(tr_t.subset(train_idx), dataset)
     length = opts.max_length or (int(input_shape[0]) if len(input_shape) == 1 else 56)
     # Only the items the model trains on shape the vocabulary: validation and test words stay unknown.
