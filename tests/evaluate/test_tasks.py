@@ -173,3 +173,11 @@ def test_bad_text_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert code == 2 and "latin1.txt is not UTF-8" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_targets_that_do_not_fit_the_task_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _shapes(tmp_path / "shapes", n=24)
+    code = main(["train", *_sets("data.name=image-csv", f"data.root={data}", "train.epochs=1"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "task classification reads class indices" in err and "data.targets" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -22,7 +22,7 @@ import torch
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
 from ..data import build_data
-from ..errors import CnnkitError
+from ..errors import CnnkitError, DataError
 from ..models import build_model, model_config_for_json, model_info
 from ..models.build import accepted_data_kwargs
 from ..runs import (
@@ -340,6 +340,13 @@ def _trainer(
     )
     if trainer.frozen:
         progress.message(f"frozen: {len(trainer.frozen)} parameter tensors ({trainer.frozen[0]}, ...)")
+    labels = getattr(bundle.train, "labels", None)
+    if isinstance(labels, torch.Tensor):  # the data's targets are what the task reads, before any step
+        try:
+            trainer.task.check_target(labels)
+        except DataError as exc:
+            raise DataError(f"{exc} from {cfg.data.name}; choose the task that fits the data (task: ...), or how "
+                            "its labels are read (data.targets: classes, labels or values)") from None
     return trainer
 
 
