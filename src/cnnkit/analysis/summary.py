@@ -160,7 +160,7 @@ class Summary:
         if width is None:
             # The console writes to nowhere, so rich cannot see the terminal; ask for it here (COLUMNS first).
             width = shutil.get_terminal_size(fallback=(80, 24)).columns
-        console = Console(record=True, width=width, file=_Null())
+        console = Console(record=True, width=width, file=_Null())  # type: ignore[arg-type]
         console.print(self.to_table())
         return console.export_text()
 
@@ -463,7 +463,7 @@ def summary_for(
         model: nn.Module = build_from_spec(Path(key))
     else:
         model = create_model(key)
-    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)
+    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)  # type: ignore[arg-type]
     return summarize(model, shape, allow_floor=allow_floor)
 
 

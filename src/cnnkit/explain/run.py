@@ -127,7 +127,7 @@ def explain_model(
                 paths.append(plot_feature_maps(maps[i], outdir / f"{i:03d}-{_safe_stem(names[i])}-feature-maps.png",
                                                title=title(i, f"\nlayer {lname} {tuple(maps.shape[1:])}")))
         return Explanation(method, maps, None, pred.cpu(), conf.cpu(), lname, paths)
-    lname = None
+    lname: str | None = None  # type: ignore[no-redef]
     if method == "gradcam":
         lname = layer if layer is not None else last_conv_layer(model)
     a, tgt = attribute(model, x, method, target=target, layer=lname, **kwargs)

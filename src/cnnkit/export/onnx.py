@@ -111,7 +111,7 @@ def export_onnx(
     _check_opset(opset)
     loaded = load_model(run_dir)
     model = loaded.model.eval()
-    shape = tuple(int(s) for s in loaded.info.get("input_shape") or getattr(model, "input_shape", ()))
+    shape = tuple(int(s) for s in loaded.info.get("input_shape") or getattr(model, "input_shape", ()))  # type: ignore[union-attr]
     if not shape:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no input_shape; cannot export")
     path = Path(out) if out is not None else Path(run_dir) / "model.onnx"

@@ -131,7 +131,7 @@ def build_model(
             probe = builder(**cfg)
         _limits.check_weights(_limits.count_weights(probe), f"model {name!r}")
         del probe
-        model = builder(**cfg)
+        model = builder(**cfg)  # type: ignore[assignment]
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise

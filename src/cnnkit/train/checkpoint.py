@@ -275,7 +275,7 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     np_state = np.random.get_state()
     py_state = random.getstate()
     meta = {
-        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],  # type: ignore[index]
         "python": [py_state[0], list(py_state[1]), py_state[2]],
     }
     return tensors, meta

@@ -93,13 +93,13 @@ def _sgd(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimize
 
 @OPTIMIZERS.register("adam")
 def _adam(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps)
 
 
 @OPTIMIZERS.register("adamw")
 def _adamw(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
     # Decoupled weight decay (Loshchilov & Hutter 2019): w <- w - lr * wd * w, separate from the Adam step.
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps)
 
 
 @OPTIMIZERS.register("rmsprop")

@@ -83,7 +83,7 @@ def _feature_modules(model: nn.Module) -> set[int]:
         p = next(model.parameters())
         model.eval()
         with torch.no_grad():
-            model.forward_features(torch.zeros(1, *shape, device=p.device, dtype=p.dtype))
+            model.forward_features(torch.zeros(1, *shape, device=p.device, dtype=p.dtype))  # type: ignore[operator]
     finally:
         for h in hooks:
             h.remove()
