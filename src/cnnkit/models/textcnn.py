@@ -178,12 +178,14 @@ def textcnn(
     """
     vectors = None
     # Without a vocabulary (the input-shape probe before the data is read, or a saved run being rebuilt)
-    # there is nothing to look up: the vectors are read once the data's vocabulary is known.
-    if embeddings is not None and vocab is not None:
+    # there is nothing to look up: the vectors are read once the data's vocabulary is known, and not for
+    # the size probe on the meta device (it needs shapes only; a GloVe file is read once).
+    on_meta = torch.empty(0).device.type == "meta"
+    if embeddings is not None and vocab is not None and not on_meta:
         if len(vocab) != vocab_size:
             raise ConfigError(f"model.embeddings: the vocabulary has {len(vocab)} tokens but vocab_size={vocab_size}")
         vectors, _ = read_word_vectors(embeddings, list(vocab), dim=embed_dim)
-    elif mode in ("static", "multichannel") and vocab is not None:
+    elif mode in ("static", "multichannel") and vocab is not None and embeddings is None:
         raise ConfigError(f"model.mode={mode!r} keeps pretrained vectors fixed; give model.embeddings: a GloVe/word2vec text file")
     return TextCNN(
         vocab_size=vocab_size, num_classes=num_classes, embed_dim=embed_dim, p=p, freeze_embedding=freeze_embedding,
