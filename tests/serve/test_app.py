@@ -238,7 +238,11 @@ def test_batching_runs_concurrent_requests_together(models) -> None:  # type: ig
             results = list(pool.map(lambda _: c.post("/api/predict", files={"file": ("x", img)}).json(), range(8)))
     sizes = app.state.batchers["tiny-a"].batch_sizes
     assert sum(sizes) == 8 and max(sizes) > 1, sizes
-    assert all(r["predictions"] == results[0]["predictions"] for r in results)
+    # Batches of different sizes may round differently in the last bits; the answers are the same.
+    for r in results:
+        assert [p["index"] for p in r["predictions"]] == [p["index"] for p in results[0]["predictions"]]
+        np.testing.assert_allclose([p["probability"] for p in r["predictions"]],
+                                   [p["probability"] for p in results[0]["predictions"]], rtol=1e-5, atol=1e-7)
 
 
 def test_non_classification_runs_are_refused(tmp_path: Path, run_a: Path) -> None:

@@ -8,6 +8,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnkit.cli import main
@@ -64,8 +65,6 @@ def _post(url: str, body: bytes, token: str | None = None) -> dict:
 
 @pytest.mark.parametrize("max_batch", [1, 16])
 def test_a_real_server_batches_concurrent_clients(run_a: Path, max_batch: int) -> None:
-    import numpy as np
-
     models = load_served_models([run_a])
     app = create_app(models, settings=ServeSettings(max_batch=max_batch, batch_wait_ms=20, token=TOKEN))
     img = png_bytes((np.arange(64).reshape(8, 8) * 4).astype(np.uint8))
@@ -77,7 +76,11 @@ def test_a_real_server_batches_concurrent_clients(run_a: Path, max_batch: int) -
         assert info.value.code == 401
         with ThreadPoolExecutor(12) as pool:
             results = list(pool.map(lambda _: _post(url, img, TOKEN), range(36)))
-    assert all(r["predictions"] == results[0]["predictions"] for r in results)
+    # Batches of different sizes may round differently in the last bits; the answers are the same.
+    for r in results:
+        assert [p["index"] for p in r["predictions"]] == [p["index"] for p in results[0]["predictions"]]
+        np.testing.assert_allclose([p["probability"] for p in r["predictions"]],
+                                   [p["probability"] for p in results[0]["predictions"]], rtol=1e-5, atol=1e-7)
     sizes = app.state.batchers["tiny-a"].batch_sizes
     assert sum(sizes) == 36
     if max_batch == 1:

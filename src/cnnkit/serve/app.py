@@ -24,7 +24,9 @@ rest of cnnkit, and this module's documentation, import without it.
 
 import asyncio
 import concurrent.futures
+import functools
 import hmac
+import json
 import logging
 from importlib import resources
 from typing import Any
@@ -160,6 +162,46 @@ def _query_int(request: Any, key: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
+class _Guard:
+    """ASGI middleware: the Host and token checks before anything else runs, and the safety headers on
+    every response. Plain ASGI (not Starlette's BaseHTTPMiddleware, which costs a task and a copy of the
+    response stream per request)."""
+
+    def __init__(self, app: Any, settings: ServeSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.extra = [(k.lower().encode(), v.encode()) for k, v in _HEADERS.items()]
+
+    async def _refuse(self, send: Any, status: int, message: str) -> None:
+        body = json.dumps({"error": message}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *self.extra]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if self.settings.allowed_hosts is not None:
+            host = headers.get("host", "")
+            name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+            if name not in self.settings.allowed_hosts:
+                return await self._refuse(send, 400, "unexpected Host header; open the page at http://127.0.0.1:PORT/")
+        if scope["path"].startswith("/api/") and self.settings.token is not None:
+            auth = headers.get("authorization", "")
+            given = auth[7:] if auth.lower().startswith("bearer ") else ""
+            if not hmac.compare_digest(given.encode(), self.settings.token.encode()):
+                return await self._refuse(send, 401, "missing or wrong token: send Authorization: Bearer TOKEN")
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in self.extra if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings: ServeSettings | None = None) -> Any:
     """The FastAPI application serving ``models`` (:func:`~cnnkit.serve.models.load_served_models`) and,
     with ``runs_dir``, the dashboard of the run folders under it."""
@@ -200,26 +242,12 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
     def error(status: int, message: str) -> Any:
         return JSONResponse({"error": message}, status_code=status, headers=_HEADERS)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        if settings.allowed_hosts is not None:
-            host = request.headers.get("host", "")
-            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-            if name not in settings.allowed_hosts:
-                return error(400, "unexpected Host header; open the page at http://127.0.0.1:PORT/")
-        if request.url.path.startswith("/api/") and settings.token is not None:
-            auth = request.headers.get("authorization", "")
-            given = auth[7:] if auth.lower().startswith("bearer ") else ""
-            if not hmac.compare_digest(given.encode(), settings.token.encode()):
-                return error(401, "missing or wrong token: send Authorization: Bearer TOKEN")
-        try:
-            response = await call_next(request)
-        except Exception:  # a bug, not the client's fault: logged, and the server keeps serving
-            _log.exception("internal error serving %s", request.url.path)
-            return error(500, "internal error (see the server's log)")
-        for k, v in _HEADERS.items():
-            response.headers.setdefault(k, v)
-        return response
+    app.add_middleware(_Guard, settings=settings)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> Any:  # not the client's fault: logged, the server goes on
+        _log.error("internal error serving %s", request.url.path, exc_info=exc)
+        return error(500, "internal error (see the server's log)")
 
     @app.exception_handler(PayloadError)
     async def _payload(request: Request, exc: PayloadError) -> Any:
@@ -278,16 +306,21 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "multipart/form-data":
             data = await _multipart_file(request, body, settings.max_upload_bytes)
-            raw = await asyncio.to_thread(decode_file, data, max_pixels=settings.max_pixels)
+            decode = functools.partial(decode_file, data, max_pixels=settings.max_pixels)
         elif ctype == "application/json":
-            raw = await asyncio.to_thread(decode_json, body, max_pixels=settings.max_pixels)
+            decode = functools.partial(decode_json, body, max_pixels=settings.max_pixels)
         else:
             raise PayloadError("send multipart/form-data with a file field \"file\", or application/json "
                                "with \"array\" or \"npy\"", 415)
-        try:
-            x = await asyncio.to_thread(model.to_input, raw, "upload")
-        except CnnkitError as exc:
-            raise PayloadError(safe_text(exc, 300), 422) from None
+
+        def to_input() -> Any:  # decoding and preprocessing: one trip to a worker thread, off the event loop
+            raw = decode()
+            try:
+                return model.to_input(raw, "upload")
+            except CnnkitError as exc:
+                raise PayloadError(safe_text(exc, 300), 422) from None
+
+        x = await asyncio.to_thread(to_input)
         probs = await batchers[model.name].submit(x)
         result: dict[str, Any] = {"model": model.name, "predictions": top_k(model, probs, k)}
         if explain == "gradcam":
