@@ -52,12 +52,12 @@
 
   function setupPen() {
     ctx.strokeStyle = "#fff";
-    ctx.lineWidth = 22;
+    ctx.lineWidth = 34;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
   }
 
-  // The strokes' bounding box, made square with a margin (digits datasets centre their digits so), scaled
+  // The strokes' bounding box, made square with a margin (digit datasets centre their digits so), scaled
   // down in halving steps (smooth, like the antialiased datasets) to the model's source size.
   function drawnInput() {
     const img = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
@@ -70,7 +70,10 @@
       }
     }
     if (x1 < 0) { x0 = 0; y0 = 0; x1 = canvas.width - 1; y1 = canvas.height - 1; }
-    const side = Math.max(x1 - x0 + 1, y1 - y0 + 1) * 1.3;
+    const shape = (current && (current.source_shape || current.input_shape)) || [1, 28, 28];
+    const [th, tw] = [shape[1], shape[2]];
+    // MNIST-style digits sit in a 20x20 box of their 28x28 frame; scikit-learn's 8x8 digits fill theirs.
+    const side = Math.max(x1 - x0 + 1, y1 - y0 + 1) * (Math.max(th, tw) >= 20 ? 1.4 : 1.12);
     const cx = (x0 + x1 + 1) / 2, cy = (y0 + y1 + 1) / 2;
     let src = document.createElement("canvas");
     src.width = src.height = Math.ceil(side);
@@ -78,8 +81,6 @@
     sctx.fillStyle = "#000";
     sctx.fillRect(0, 0, src.width, src.height);
     sctx.drawImage(canvas, cx - side / 2, cy - side / 2, side, side, 0, 0, side, side);
-    const shape = (current && (current.source_shape || current.input_shape)) || [1, 28, 28];
-    const [th, tw] = [shape[1], shape[2]];
     while (src.width / 2 >= tw && src.height / 2 >= th) {
       const half = document.createElement("canvas");
       half.width = Math.ceil(src.width / 2);
