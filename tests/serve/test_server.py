@@ -74,6 +74,7 @@ def test_a_real_server_batches_concurrent_clients(run_a: Path, max_batch: int) -
         with pytest.raises(urllib.error.HTTPError) as info:
             _post(url, img)
         assert info.value.code == 401
+        info.value.close()  # the error holds the response's socket
         with ThreadPoolExecutor(12) as pool:
             results = list(pool.map(lambda _: _post(url, img, TOKEN), range(36)))
     # Batches of different sizes may round differently in the last bits; the answers are the same.

@@ -211,7 +211,7 @@ def read_input(path: str | Path) -> list[tuple[str, torch.Tensor]]:
 def _model_input(name: str, raw: torch.Tensor, preprocessing: dict[str, Any]) -> torch.Tensor:
     want = tuple(preprocessing.get("input_shape") or ())
     try:
-        x = apply_preprocessing(raw[None], preprocessing)
+        x = apply_preprocessing(raw[None] if raw.ndim == 3 else raw, preprocessing)
     except CnnkitError as exc:
         raise DataError(f"input {name}: {exc}") from None
     except (RuntimeError, ValueError) as exc:
@@ -223,7 +223,8 @@ def _model_input(name: str, raw: torch.Tensor, preprocessing: dict[str, Any]) ->
 
 def model_input(raw: torch.Tensor, preprocessing: dict[str, Any], name: str = "input") -> torch.Tensor:
     """One raw ``(C, H, W)`` input (from :func:`read_input` / :func:`read_bytes`) as a ``(1, *input_shape)``
-    model-input batch, converted exactly as :func:`predict` converts it.
+    model-input batch, converted exactly as :func:`predict` converts it; a stack ``(N, C, H, W)`` of inputs
+    of one shape and dtype becomes ``(N, *input_shape)`` in one pass (``cnnkit serve``'s batches).
 
     Raises:
         DataError: the input cannot be converted to the model's input shape.

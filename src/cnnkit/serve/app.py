@@ -37,7 +37,7 @@ from ..errors import CnnkitError, UnknownNameError
 from .batching import Batcher
 from .dashboard import Dashboard
 from .inputs import PayloadError, decode_file, decode_json
-from .models import ServedModel, gradcam_png, pick_model, probabilities, top_k
+from .models import ServedModel, gradcam_png, pick_model, predict_raw, top_k
 
 __all__ = ["ServeSettings", "create_app"]
 
@@ -220,7 +220,7 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
     # no two computations share a model at once; torch's own threads parallelize inside each.
     model_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnkit-model")
     batchers = {
-        name: Batcher(lambda x, m=m: probabilities(m, x), executor=model_thread,
+        name: Batcher(lambda raws, m=m: predict_raw(m, raws), executor=model_thread,
                       max_batch=settings.max_batch, max_wait_s=settings.batch_wait_ms / 1000)
         for name, m in models.items()
     }
@@ -313,19 +313,15 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
             raise PayloadError("send multipart/form-data with a file field \"file\", or application/json "
                                "with \"array\" or \"npy\"", 415)
 
-        def to_input() -> Any:  # decoding and preprocessing: one trip to a worker thread, off the event loop
-            raw = decode()
-            try:
-                return model.to_input(raw, "upload")
-            except CnnkitError as exc:
-                raise PayloadError(safe_text(exc, 300), 422) from None
-
-        x = await asyncio.to_thread(to_input)
-        probs = await batchers[model.name].submit(x)
+        raw = await asyncio.to_thread(decode)  # off the event loop; preprocessing happens per batch
+        try:
+            probs = await batchers[model.name].submit(raw)
+        except CnnkitError as exc:
+            raise PayloadError(safe_text(exc, 300), 422) from None
         result: dict[str, Any] = {"model": model.name, "predictions": top_k(model, probs, k)}
         if explain == "gradcam":
             loop = asyncio.get_running_loop()
-            result["gradcam"] = await loop.run_in_executor(model_thread, lambda: gradcam_png(model, x))
+            result["gradcam"] = await loop.run_in_executor(model_thread, lambda: gradcam_png(model, model.to_input(raw)))
         return result
 
     def need_dashboard() -> Dashboard:

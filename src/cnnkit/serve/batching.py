@@ -14,36 +14,36 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
-
-import torch
+from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = ["Batcher"]
 
 
 class Batcher:
-    """Runs ``fn`` on stacked inputs ``(N, ...)`` -> ``(N, ...)`` on ``executor``, batching concurrent calls.
+    """Runs ``fn`` on the list of inputs waiting together, on ``executor``, batching concurrent calls.
 
     Args:
-        fn: the batch function (one model's forward pass); called on the executor's thread.
+        fn: the batch function: a list of inputs -> one result per input, in order (a result that is an
+            exception is raised to that input's caller alone); called on the executor's thread.
         executor: where ``fn`` runs; a single thread serializes everything that touches the models.
         max_batch: the largest batch (>= 1).
         max_wait_s: how long a batch waits for more inputs once its first one is there (>= 0).
 
     Example:
-        >>> import asyncio, concurrent.futures, torch
+        >>> import asyncio, concurrent.futures
         >>> pool = concurrent.futures.ThreadPoolExecutor(1)
-        >>> b = Batcher(lambda x: x * 2, executor=pool, max_batch=8, max_wait_s=0.01)
+        >>> b = Batcher(lambda xs: [2 * x for x in xs], executor=pool, max_batch=8, max_wait_s=0.01)
         >>> async def main():
-        ...     return await asyncio.gather(*(b.submit(torch.tensor([float(i)])) for i in range(5)))
-        >>> [float(t) for t in asyncio.run(main())], b.batch_sizes
-        ([0.0, 2.0, 4.0, 6.0, 8.0], [5])
+        ...     return await asyncio.gather(*(b.submit(i) for i in range(5)))
+        >>> asyncio.run(main()), b.batch_sizes
+        ([0, 2, 4, 6, 8], [5])
         >>> pool.shutdown()
     """
 
     def __init__(
         self,
-        fn: Callable[[torch.Tensor], torch.Tensor],
+        fn: Callable[[list[Any]], Sequence[Any]],
         *,
         executor: concurrent.futures.Executor,
         max_batch: int = 32,
@@ -58,11 +58,11 @@ class Batcher:
         self.max_batch = int(max_batch)
         self.max_wait_s = float(max_wait_s)
         self.batch_sizes: list[int] = []  # the size of every batch run (the last 10,000), for tests and stats
-        self._queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[torch.Tensor]]] | None = None
+        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _ensure_worker(self) -> asyncio.Queue[tuple[torch.Tensor, asyncio.Future[torch.Tensor]]]:
+    def _ensure_worker(self) -> asyncio.Queue[tuple[Any, asyncio.Future[Any]]]:
         loop = asyncio.get_running_loop()
         # One worker per event loop (a test client may run each request on a fresh loop).
         if self._loop is not loop or self._worker is None or self._worker.done():
@@ -72,14 +72,14 @@ class Batcher:
         assert self._queue is not None
         return self._queue
 
-    async def submit(self, x: torch.Tensor) -> torch.Tensor:
-        """``fn`` of ``x`` (one input, without the batch axis), run in a batch with whatever else is waiting."""
+    async def submit(self, x: Any) -> Any:
+        """``fn``'s result for ``x``, run in a batch with whatever else is waiting."""
         queue = self._ensure_worker()
-        fut: asyncio.Future[torch.Tensor] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await queue.put((x, fut))
         return await fut
 
-    async def _collect(self, queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[torch.Tensor]]]) -> list[tuple[torch.Tensor, asyncio.Future[torch.Tensor]]]:
+    async def _collect(self, queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]]) -> list[tuple[Any, asyncio.Future[Any]]]:
         items = [await queue.get()]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
@@ -98,7 +98,7 @@ class Batcher:
                 break
         return items
 
-    async def _run(self, queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[torch.Tensor]]]) -> None:
+    async def _run(self, queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             items = await self._collect(queue)
@@ -107,14 +107,18 @@ class Batcher:
                 continue
             self.batch_sizes = self.batch_sizes[-9_999:] + [len(items)]
             try:
-                out = await loop.run_in_executor(self.executor, self.fn, torch.stack([x for x, _ in items]))
+                out = await loop.run_in_executor(self.executor, self.fn, [x for x, _ in items])
             except Exception as exc:  # the batch's error goes to each of its requests; the worker lives on
                 for _, f in items:
                     if not f.done():
                         f.set_exception(exc)
                 continue
             for (_, f), row in zip(items, out):
-                if not f.done():
+                if f.done():
+                    continue
+                if isinstance(row, BaseException):
+                    f.set_exception(row)
+                else:
                     f.set_result(row)
 
     async def aclose(self) -> None:

@@ -25,7 +25,7 @@ from ..explain import attribute
 from ..explain.run import default_gradcam_layer
 from ..runs import LoadedModel, load_model
 
-__all__ = ["ServedModel", "gradcam_png", "load_served_models", "pick_model", "probabilities", "top_k"]
+__all__ = ["ServedModel", "gradcam_png", "load_served_models", "pick_model", "predict_raw", "probabilities", "top_k"]
 
 
 @dataclass
@@ -134,6 +134,30 @@ def top_k(model: ServedModel, probs: torch.Tensor, k: int) -> list[dict[str, Any
     p, c = probs.topk(min(k, probs.shape[0]))
     return [{"label": safe_text(model.class_names[int(ci)], 200), "index": int(ci), "probability": float(pi)}
             for pi, ci in zip(p, c)]
+
+
+def predict_raw(model: ServedModel, raws: list[torch.Tensor]) -> list[torch.Tensor | CnnkitError]:
+    """Probabilities ``(K,)`` for each raw ``(C, H, W)`` input, or the error that input alone caused.
+
+    Inputs of one shape and dtype are preprocessed together (one resize for the whole group: the same
+    operations as one at a time, done once), then every input goes through the model as one batch.
+    """
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, raw in enumerate(raws):
+        groups.setdefault((raw.dtype, tuple(raw.shape)), []).append(i)
+    out: list[torch.Tensor | CnnkitError | None] = [None] * len(raws)
+    xs, order = [], []
+    for idx in groups.values():
+        try:
+            xs.append(model_input(torch.stack([raws[i] for i in idx]), model.loaded.preprocessing, "upload"))
+            order += idx
+        except CnnkitError as exc:
+            for i in idx:
+                out[i] = exc
+    if xs:
+        for i, p in zip(order, probabilities(model, torch.cat(xs))):
+            out[i] = p
+    return out  # type: ignore[return-value]
 
 
 _JET = None
