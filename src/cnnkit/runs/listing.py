@@ -191,7 +191,8 @@ def run_info(run_dir: str | Path, *, root: str | Path | None = None, now: float 
         t = cfg.get("task")
         task = t.get("name") if isinstance(t, dict) and isinstance(t.get("name"), str) else (t if isinstance(t, str) else None)
     epochs = summary.get("epochs") if isinstance(summary.get("epochs"), int) else (len(rows) if rows else None)
-    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    train = cfg.get("train")
+    train = train if isinstance(train, dict) else {}
     planned = train.get("epochs") if isinstance(train.get("epochs"), int) else None
     seconds = _number(summary.get("wall_seconds"))
     if seconds is None and rows:

@@ -220,7 +220,7 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
     # no two computations share a model at once; torch's own threads parallelize inside each.
     model_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnkit-model")
     batchers = {
-        name: Batcher(lambda raws, m=m: predict_raw(m, raws), executor=model_thread,
+        name: Batcher(functools.partial(predict_raw, m), executor=model_thread,
                       max_batch=settings.max_batch, max_wait_s=settings.batch_wait_ms / 1000)
         for name, m in models.items()
     }
