@@ -60,14 +60,14 @@ def _shot(driver, name: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def server(runs_root: Path, run_a: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def server(runs_root: Path, run_a: Path, run_b: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     # The dashboard's folder: the two test runs and one whose summary holds markup, which must stay text.
     root = tmp_path_factory.mktemp("browser-runs")
     for name in ("tiny-a", "tiny-b"):
         shutil.copytree(runs_root / name, root / name)
     (root / "tiny-b" / "summary.json").write_text(
         '{"model": "<img src=x id=injected onerror=alert(1)>", "test_accuracy": 0.5, "epochs": 4}', encoding="utf-8")
-    app = create_app(load_served_models([run_a]), runs_dir=root)
+    app = create_app(load_served_models([run_a, run_b]), runs_dir=root)
     with live_server(app) as url:
         yield url
 
@@ -110,6 +110,14 @@ def test_upload_draw_and_read_the_label(browser, server: str, run_a: Path, tmp_p
     assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar-row")) == 5
     assert browser.find_element(By.ID, "error").text == ""
     _shot(browser, "predict.png")
+    # Switch models: the same drawing is predicted again by the other one.
+    from selenium.webdriver.support.select import Select
+
+    menu = Select(browser.find_element(By.ID, "model"))
+    assert [o.text for o in menu.options] == ["tiny-a", "tiny-b"]
+    menu.select_by_visible_text("tiny-b")
+    _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-predictions") == "3")
+    assert browser.find_element(By.ID, "label").text in [str(i) for i in range(10)]
 
 
 def test_dashboard_renders_curves_and_keeps_markup_as_text(browser, server: str) -> None:  # type: ignore[no-untyped-def]

@@ -232,5 +232,16 @@
     }
   }
 
-  loadRuns().then(() => { document.body.dataset.ready = "1"; });
+  // While a run is training, its row and curves refresh every few seconds.
+  async function follow() {
+    const live = runs.filter((r) => r.status === "running").map((r) => r.id);
+    if (live.length) {
+      for (const id of live) metricsCache.delete(id);
+      await loadRuns();
+      if (live.includes(selected) || live.some((id) => compare.has(id))) drawChart();
+    }
+    setTimeout(follow, 5000);
+  }
+
+  loadRuns().then(() => { document.body.dataset.ready = "1"; setTimeout(follow, 5000); });
 })();
