@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=None, metavar="DIR", help="also serve a dashboard of the run folders under DIR")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs a token)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--token", default=None, help="API token (default: $CNNKIT_SERVE_TOKEN); required off 127.0.0.1")
+    p.add_argument("--token", default=None, help="API token, required off 127.0.0.1 (default: $CNNKIT_SERVE_TOKEN, which, unlike this flag, ps does not show)")
     p.add_argument("--max-batch", type=int, default=32, help="largest batch of requests run together (1: no batching)")
     p.add_argument("--batch-wait-ms", type=float, default=2.0, help="how long a batch waits for more requests")
     p.add_argument("--max-upload-bytes", type=int, default=8 << 20, help="largest request body (default 8 MiB)")
