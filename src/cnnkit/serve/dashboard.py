@@ -116,10 +116,13 @@ class Dashboard:
         if name not in r.plots:
             raise UnknownNameError(f"run {safe_text(run_id, 120)} has no plot {safe_text(name, 80)!r}; plots: {', '.join(r.plots) or 'none'}")
         # The file is the one the scan listed (a plain file in the run's plots/ folder), found by name match.
-        (path,) = [p for p in (r.path / "plots").iterdir() if p.name == name]
-        if path.is_symlink() or path.stat().st_size > _MAX_PLOT:
-            raise CnnkitError(f"plot {safe_text(name, 80)} is not a plain file under 16 MB")
-        return path.read_bytes()
+        found = [p for p in (r.path / "plots").iterdir() if p.name == name]
+        try:
+            if len(found) != 1 or found[0].is_symlink() or found[0].stat().st_size > _MAX_PLOT:
+                raise CnnkitError(f"plot {safe_text(name, 80)} is not a plain file under 16 MB")
+            return found[0].read_bytes()
+        except OSError:  # removed since the scan
+            raise UnknownNameError(f"run {safe_text(run_id, 120)} has no plot {safe_text(name, 80)!r} any more") from None
 
     def errors(self, run_id: str, *, limit: int = 24) -> dict[str, Any]:
         """The confusion matrix of the run's test split and its ``limit`` most confidently misclassified
