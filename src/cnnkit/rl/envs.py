@@ -99,6 +99,29 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     return value
 
 
+def _import_minatar() -> Any:
+    """``minatar``, without the 10+ s of seaborn (and pyplot) that its ``environment`` module imports only
+    for its display window: those two are made unimportable for the duration (MinAtar catches the failure),
+    then put back as they were, and MinAtar's warning about them is kept out of the log."""
+    import logging
+    import sys
+
+    if "minatar" in sys.modules:
+        return sys.modules["minatar"]
+    blocked = [m for m in ("seaborn", "matplotlib.pyplot") if m not in sys.modules]
+    root = logging.getLogger()
+    quiet = logging.Filter("minatar-never-matches")  # drops every record while installed
+    for m in blocked:
+        sys.modules[m] = None  # type: ignore[assignment]  # import now raises ImportError
+    root.addFilter(quiet)
+    try:
+        return require("minatar", "minatar", "MinAtar environments")
+    finally:
+        root.removeFilter(quiet)
+        for m in blocked:
+            sys.modules.pop(m, None)
+
+
 class MinAtarEnv(Env):
     """A MinAtar game (Young & Tian 2019): 10x10 grids of 0/1 channels, 6 actions, sticky actions.
 
@@ -106,7 +129,7 @@ class MinAtarEnv(Env):
     """
 
     def __init__(self, game: str, *, sticky_actions: float = 0.1) -> None:
-        minatar = require("minatar", "minatar", f"environment {game!r}")
+        minatar = _import_minatar()
         self._env = minatar.Environment(game, sticky_action_prob=sticky_actions)
         self.name = game
         self.num_actions = int(self._env.num_actions())

@@ -192,12 +192,12 @@ def _replay_fits_on_disk(memory: ReplayMemory, run_dir: Path) -> bool:
 
 def _row(agent: _Agent, session: RunSession, since: tuple[float, int]) -> dict[str, Any]:
     t = agent.task
+    seconds = time.perf_counter() - since[0]  # training time only: the evaluation below is not counted
     returns = evaluate_policy(
         agent.online, t.env, episodes=t.eval_episodes, epsilon=t.eval_epsilon, seed=session.cfg.seed + 1000 + len(agent.rows),
         scale=agent.scale, sticky_actions=t.sticky_actions, max_frames=t.max_episode_frames, device=agent.device,
     )
     stats = summarize_returns(returns)
-    seconds = time.perf_counter() - since[0]
     row = {
         "frames": agent.frame, "episodes": agent.episodes, "updates": agent.updates, "epsilon": agent.epsilon(),
         "eval_return_mean": stats["mean"], "eval_return_median": stats["median"], "eval_return_std": stats["std"],
