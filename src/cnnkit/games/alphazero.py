@@ -169,7 +169,7 @@ def run_alphazero(cfg: Config | None, *, out: str | Path | None = None, overwrit
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                totals += (float(loss), pl, vl)
+                totals += (float(loss.detach()), pl, vl)
             model.eval()
             iteration += 1
             train_seconds = time.perf_counter() - start
