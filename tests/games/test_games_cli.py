@@ -83,8 +83,8 @@ def test_move_prediction_from_action_file(tmp_path: Path, capsys: pytest.Capture
     games = tmp_path / "games.txt"
     games.write_text("4 0 8 2 1 7 6 3 5\n0 4 8 2 6 3 5 1 7\n4 0 8 2 1 7 6 3 5\n4 0 8 2 1 7 6 3 5\n")
     cfg = tmp_path / "mp.yaml"
-    cfg.write_text("task: {name: move-prediction, game: tic_tac_toe, games: %s, epochs: 2, batch_size: 8, test_fraction: 0.25}\n"
-                   "model: {name: alphazero_resnet, width: 8, blocks: 1}\noptim: {name: adam, lr: 0.01}\n" % games)
+    task = f"task: {{name: move-prediction, game: tic_tac_toe, games: {games}, epochs: 2, batch_size: 8, test_fraction: 0.25}}\n"
+    cfg.write_text(task + "model: {name: alphazero_resnet, width: 8, blocks: 1}\noptim: {name: adam, lr: 0.01}\n")
     assert main(["train", str(cfg), "--out", str(tmp_path / "run")]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert 0 <= summary["test_move_accuracy"] <= 1 and summary["test_positions"] > 0
