@@ -6,10 +6,13 @@ import pytest
 from cnnkit.games.session_tools import rng_from_meta, rng_to_meta, wilson_interval, win_rate
 
 
-def test_wilson_interval_published_value():
-    # 8 successes in 10: 95% Wilson interval 0.490 - 0.943 (Newcombe 1998, Table I, method 3, as often quoted).
-    lo, hi = wilson_interval(8, 10)
-    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+@pytest.mark.parametrize("k,n", [(8, 10), (1, 20), (37, 40)])
+def test_wilson_interval_matches_scipy(k: int, n: int):
+    from scipy.stats import binomtest
+
+    ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(ref.low, abs=1e-3) and hi == pytest.approx(ref.high, abs=1e-3)
     assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
 
 
