@@ -100,3 +100,14 @@ def test_bad_game_names_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert _train("alphazero-tictactoe.yaml", tmp_path / "y", [*AZ, "model.name=blondie24"]) == 2
     assert "use model.name=alphazero_resnet" in capsys.readouterr().err
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_move_prediction_from_sgf_go(tmp_path: Path):
+    sgf = tmp_path / "games.sgf"
+    sgf.write_text("(;GM[1]SZ[9];B[ee];W[cc];B[gc];W[cg];B[])\n(;GM[1]SZ[9];B[ee];W[gg];B[cc])\n(;GM[1]SZ[9];B[dd];W[ff])\n")
+    cfg = tmp_path / "go.yaml"
+    cfg.write_text(f"task: {{name: move-prediction, game: 'go(board_size=9)', games: {sgf}, epochs: 1, test_fraction: 0.34}}\n"
+                   "model: {name: alphazero_resnet, width: 8, blocks: 1}\n")
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["train_positions"] + summary["test_positions"] == 10
