@@ -148,3 +148,8 @@ def test_play_writes_a_gif(reference: Path, tmp_path: Path, capsys: pytest.Captu
 
     with Image.open(gif) as im:
         assert im.n_frames > 1 and im.size == (160, 160)
+
+
+def test_evaluate_points_to_play(reference: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["evaluate", str(reference)]) == 2
+    assert "is a dqn run, which has no dataset; measure it with cnnkit play" in capsys.readouterr().err
