@@ -79,6 +79,10 @@ def minimax_agent(values: Callable[[list[Any]], list[float]], *, depth: int) -> 
     def leaf(state: Any) -> float | None:
         return float(state.returns()[0]) * 2.0 if state.is_terminal() else None  # beyond any evaluation in [-1, 1]
 
+    def _leaf_or(state: Any, scores: Any) -> float:
+        done = leaf(state)
+        return float(next(scores)) if done is None else done
+
     def search(state: Any, d: int, alpha: float, beta: float) -> float:
         done = leaf(state)
         if done is not None:
@@ -89,8 +93,8 @@ def minimax_agent(values: Callable[[list[Any]], list[float]], *, depth: int) -> 
             children = [state.child(a) for a in state.legal_actions()]
             open_ = [c for c in children if not c.is_terminal()]
             scores = iter(values(open_)) if open_ else iter(())
-            vals = [leaf(c) if c.is_terminal() else next(scores) for c in children]
-            return max(vals) if state.current_player() == 0 else min(vals)  # type: ignore[type-var]
+            vals: list[float] = [_leaf_or(c, scores) for c in children]
+            return max(vals) if state.current_player() == 0 else min(vals)
         maximizing = state.current_player() == 0
         best = -math.inf if maximizing else math.inf
         for a in state.legal_actions():

@@ -28,7 +28,7 @@ def preprocess_frame(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     from PIL import Image
 
     frame = np.maximum(previous, current)
-    return np.asarray(Image.fromarray(frame).resize((SIZE, SIZE), Image.BILINEAR), dtype=np.uint8)
+    return np.asarray(Image.fromarray(frame).resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 class AtariEnv(Env):

@@ -61,8 +61,9 @@ def build_q_network(cfg: Config, env: Env) -> tuple[nn.Module, dict[str, Any]]:
     c, h, w = env.obs_shape
     torch.manual_seed(cfg.seed)
     model = build_model(dict(spec), num_classes=None, in_channels=c, data_kwargs={"num_actions": env.num_actions})
-    if tuple(model.input_shape) != (c, h, w):
-        raise ConfigError(f"model {name!r} takes {tuple(model.input_shape)} inputs; environment {env.name!r} gives {(c, h, w)}")
+    shape = tuple(getattr(model, "input_shape", ()))
+    if shape != (c, h, w):
+        raise ConfigError(f"model {name!r} takes {shape} inputs; environment {env.name!r} gives {(c, h, w)}")
     build = {**spec, "in_channels": c, "num_actions": env.num_actions}
     return model, build
 
