@@ -187,6 +187,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_play(args: argparse.Namespace) -> int:
+    from .rl.play import play_run
+
+    result = play_run(args.run_dir, episodes=args.episodes, gif=args.gif, epsilon=args.epsilon, against=args.against, seed=args.seed)
+    if args.json:
+        _print_json(result)
+    elif "env" in result:
+        print(f"{result['episodes']} episodes of {result['env']}: mean return {result['mean']:.2f} (median {result['median']:.2f})")
+        if "gif" in result:
+            print(f"gif: {result['gif']}")
+    else:
+        print(f"{result['games']} games against {result['against']}: {result['wins']} won, {result['draws']} drawn, {result['losses']} lost")
+    return 0
+
+
 def _cmd_summary(args: argparse.Namespace) -> int:
     from .analysis import summary_for
 
@@ -382,6 +397,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-shift", type=int, default=4)
     p.add_argument("--data", default=None)
     p.add_argument("--limit", type=int, default=1000, help="test images to use")
+    p.add_argument("--json", action="store_true")
+
+    p = add("play", _cmd_play, "a trained agent plays: a DQN run its environment (--gif), a game run against random, mcts:N or human")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--episodes", type=int, default=1, metavar="N", help="episodes (DQN) or games to play")
+    p.add_argument("--gif", type=Path, default=None, metavar="OUT.gif", help="DQN: write the first episode as a GIF")
+    p.add_argument("--epsilon", type=float, default=None, help="DQN: exploration while playing (default: the run's evaluation epsilon)")
+    p.add_argument("--against", default="random", metavar="random|mcts:N|human", help="games: the opponent")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
 
     p = add("runs", _cmd_runs, "list run folders: model, data, epochs, test accuracy, time, status (running/finished/interrupted)")

@@ -43,6 +43,10 @@ def load_run_data(run_dir: str | Path, loaded: Any, *, data: str | None = None, 
             "use cnnkit.evaluate.evaluate_model from Python with your own loader"
         )
     cfg = load_config(cfg_path, overrides or [])
+    from ..tasks import RUNNER_TASKS
+
+    if cfg.task.name in RUNNER_TASKS:  # agents learn from an environment or from games: no dataset splits
+        raise CnnkitError(f"{run_dir} is a {cfg.task.name} run, which has no dataset; measure it with cnnkit play {run_dir}")
     if data is not None:
         cfg.data.name = data
         cfg.data.root = None  # the old root points at the old data set

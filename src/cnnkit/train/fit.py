@@ -257,6 +257,11 @@ def fit(
     Example:
         >>> summary = fit(load_config(None, ["train.epochs=1"]), out="runs/demo")  # doctest: +SKIP
     """
+    from ..rl.dispatch import interactive_runner  # here, not at the top: cnnkit.rl imports cnnkit.train
+
+    runner = interactive_runner(cfg, resume, init_from)  # dqn, alphazero, ...: loops of their own
+    if runner is not None:
+        return runner(cfg, out=out, overwrite=overwrite, resume=resume, quiet=quiet)
     start = time.perf_counter()
     run_dir: Path | None = None
     changed: dict[str, list[Any]] = {}
