@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import airbench as airbench
 from . import alexnet as alexnet
 from . import c3d as c3d
+from . import cnn_lstm as cnn_lstm
 from . import dcgan as dcgan
 from . import dqn as dqn
 from . import googlenet as googlenet
@@ -19,6 +20,7 @@ from . import resnet as resnet
 from . import tcn as tcn
 from . import tdnn as tdnn
 from . import textcnn as textcnn
+from . import two_stream as two_stream
 from . import unet as unet
 from . import vgg as vgg
 from ._registry import MODELS as MODELS

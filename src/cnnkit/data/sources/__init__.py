@@ -6,10 +6,14 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.cifar`: CIFAR binary records: ``cifar10``, ``cifar100``;
 - :mod:`.folder`: PNG/JPEG files, one sub-folder per class: ``image-folder``;
 - :mod:`.arrays`: ``.npz`` files: ``npz`` (and ``.npy`` files for ``predict``);
-- :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``.
+- :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``;
+- :mod:`.moving_mnist`: generated Moving-MNIST clips: ``moving-mnist``;
+- :mod:`.video`: clips as frame folders or arrays: ``video-folder``, ``video-npz``.
 """
 
 from . import digits as digits  # registers `digits` (a module with no public names)
+from . import moving_mnist as moving_mnist  # registers `moving-mnist`
+from . import video as video  # registers `video-folder`, `video-npz`
 from .arrays import images_to_uint8_nchw as images_to_uint8_nchw
 from .arrays import load_npy as load_npy
 from .cifar import CIFAR10_CLASSES as CIFAR10_CLASSES
