@@ -88,7 +88,9 @@ class C3D(FeatureHeadModel):
         self.features = nn.Sequential(*layers)
         try:
             with torch.no_grad():  # fc6's input size for this clip size, without hand arithmetic
-                flat = self.features(torch.zeros(1, in_channels, *size, device="meta")).shape[1]
+                # Batch norm keeps the shape and has no meta kernel for 5-D input in torch 2.13: left out.
+                shape_only = nn.Sequential(*(m for m in self.features if not isinstance(m, nn.BatchNorm3d)))
+                flat = shape_only(torch.zeros(1, in_channels, *size, device="meta")).shape[1]
         except RuntimeError:
             raise ConfigError(
                 f"Expected a clip of at least 8 frames of 16x16 (C3D pools five times). Received: input_size={tuple(size)}"

@@ -36,7 +36,7 @@ class CNNLSTM(nn.Module):
 
     Example:
         >>> import torch
-        >>> cnn_lstm(num_classes=4).eval()(torch.randn(2, 1, 8, 32, 32)).shape
+        >>> cnn_lstm(num_classes=4, in_channels=1).eval()(torch.randn(2, 1, 8, 32, 32)).shape
         torch.Size([2, 4])
 
     Reference:

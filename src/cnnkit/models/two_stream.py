@@ -15,7 +15,7 @@ __all__ = ["TwoStream", "two_stream", "frame_differences"]
 _VARIANTS: dict[str, tuple[tuple[int, ...], tuple[int, int], tuple[int, int, int, int]]] = {
     "simonyan2014": ((96, 256, 512, 512, 512), (4096, 2048), (3, 11, 224, 224)),
     # The same table at 1/6 to 1/8 of the width, for small clips (Moving MNIST) and tests.
-    "small": ((16, 32, 64, 64, 64), (128, 64), (1, 8, 32, 32)),
+    "small": ((16, 32, 64, 64, 64), (128, 64), (3, 8, 32, 32)),
 }
 _FUSIONS = ("average", "sum")
 
@@ -89,7 +89,7 @@ class TwoStream(nn.Module):
         ``stream_losses``: a tuple ``(fused, spatial, temporal)``).
 
     Example:
-        >>> model = two_stream(num_classes=4).eval()
+        >>> model = two_stream(variant="small", num_classes=4, in_channels=1).eval()
         >>> model(torch.randn(2, 1, 8, 32, 32)).shape
         torch.Size([2, 4])
 
