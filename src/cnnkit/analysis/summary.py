@@ -444,6 +444,22 @@ def _is_spec_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml", ".json")) or Path(name).is_file()
 
 
+def _sized_for(name: str, input_shape: str | Sequence[int] | None) -> dict[str, Any]:
+    """Builder arguments that size a clip model for ``input_shape`` (C, T, H, W): ``in_channels`` and
+    ``input_size`` (C3D, two-stream and CNN + LSTM size their classifiers for the clip), when it takes them."""
+    import inspect
+
+    from ..models import MODELS
+
+    if input_shape is None:
+        return {}
+    shape = parse_input_shape(input_shape)
+    params = inspect.signature(MODELS.get(name)).parameters
+    if len(shape) != 4 or "input_size" not in params:
+        return {}
+    return {"input_size": shape[1:], **({"in_channels": shape[0]} if "in_channels" in params else {})}
+
+
 def summary_for(
     name_or_spec: str | Path, input_shape: str | Sequence[int] | None = None, *, allow_floor: bool = False
 ) -> Summary:
@@ -462,7 +478,7 @@ def summary_for(
     if isinstance(name_or_spec, Path) or _is_spec_path(key):
         model: nn.Module = build_from_spec(Path(key))
     else:
-        model = create_model(key)
+        model = create_model(key, **_sized_for(key, input_shape))
     shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)
     return summarize(model, shape, allow_floor=allow_floor)
 

@@ -149,6 +149,8 @@ def explain(
     """Explain a run folder's model on image / ``.npy`` inputs (or folders of them); return the PNGs.
 
     Inputs are converted with the preprocessing recorded in ``model.json`` (as ``cnnkit predict`` does).
+    A video model's run (``kind: clip``) takes clips (``.npy`` or folders of frames) and is explained by
+    :func:`cnnkit.explain.clip.explain_clips` (``saliency``, ``gradcam``, ``occlusion`` over frames).
     Grad-CAM's default layer is the registry's ``gradcam_layer`` for the model, else the last Conv2d.
     ``filters`` ignores the inputs and writes ``OUT/filters.png``.
     """
@@ -158,10 +160,17 @@ def explain(
 
     if method not in METHODS:
         raise CnnkitError(f"Unknown explain method {method!r}{did_you_mean(str(method), METHODS)}; choose one of {', '.join(METHODS)}")
+    from ..evaluate.clip_inputs import is_clip_run, load_clip_inputs
+    from .clip import explain_clips
+
     if out is None:
         raise CnnkitError("explain needs an output folder (--out DIR)")
     loaded = load_model(run_dir, device=resolve_device(device))
     model = loaded.model
+    if is_clip_run(loaded.preprocessing):  # a video model: maps over the clip's frames
+        names, x = load_clip_inputs(inputs, loaded.preprocessing)
+        return explain_clips(model, x, method=method, target=target, layer=layer, class_names=loaded.class_names,
+                             names=names, out=out, info=loaded.info).paths
     if method == "gradcam" and layer is None:
         layer = default_gradcam_layer(model, loaded.info)
     if method == "filters" and not inputs:

@@ -2,8 +2,8 @@
 generated from a seed, with labels that need motion.
 
 Each clip places ``num_digits`` sprites at uniform random positions inside an ``H x W`` canvas (64x64 in
-the paper; by default the model's input size) and moves each at a fixed ``speed`` (pixels per frame) in a
-random direction; a sprite that reaches an edge reflects off it (the velocity component normal to the
+the paper; by default the model's input size), at least one step away from the walls, and moves each at a
+fixed ``speed`` (pixels per frame) in a random direction; a sprite that reaches an edge reflects off it (the velocity component normal to the
 edge changes sign). Overlapping sprites are merged by the pixel-wise maximum.
 
 Labels (``label``):
@@ -148,7 +148,9 @@ def make_moving_mnist(
     # Image rows grow downwards: "up" is a negative row velocity.
     velocity = np.stack([-np.sin(theta), np.cos(theta)], axis=-1) * speed  # (n, K, 2)
     limit = np.array([h - digit_size, w - digit_size], dtype=np.float64)
-    start = rng.uniform(0, 1, size=(n, num_digits, 2)) * limit
+    # Start at least one step from the walls, so the first step shows the label's direction unbounced.
+    free = np.minimum(speed, limit / 2)
+    start = free + rng.uniform(0, 1, size=(n, num_digits, 2)) * (limit - 2 * free)
     traj = np.rint(bounce_trajectories(start, velocity, frames, limit)).astype(np.int64)  # (T, n, K, 2)
     clips = np.zeros((n, frames, h, w), dtype=np.uint8)
     ar = np.arange(digit_size)
