@@ -104,3 +104,13 @@ def test_clip_input_errors(tmp_path: Path):
     names, x = load_clip_inputs([tmp_path / "short.npy"], {**pre, "input_shape": [1, 2, 4, 4]})
     assert x.shape == (1, 1, 2, 4, 4)
     torch.testing.assert_close(x, torch.full_like(x, -2.0))  # (0 - 0.5) / 0.25
+
+
+def test_image_only_tta_leaves_clips_as_they_are():
+    from cnnkit.evaluate.tta import tta_log_probs, tta_views
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 3 * 4 * 4, 3))
+    x = torch.randn(2, 1, 2, 3, 4, 4)[:, 0]  # (N, C=2, T=3, H, W)
+    assert len(tta_views(x, "flip")) == 1  # a flip would change a motion label: clips are not flipped
+    torch.testing.assert_close(tta_log_probs(model, x, "flip"), torch.log_softmax(model(x).double(), 1))
