@@ -54,3 +54,17 @@ def test_validation():
         cnn_lstm(readout="max")
     with pytest.raises(ConfigError, match="widths"):
         cnn_lstm(widths=())
+
+
+def test_single_frame_baseline_sees_only_the_middle_frame():
+    from cnnkit.models.single_frame import single_frame
+
+    model = single_frame(num_classes=3, in_channels=1).eval()
+    cnn = 1 * 16 * 9 + 16 * 32 * 9 + 32 * 64 * 9 + 2 * (16 + 32 + 64)
+    assert n_params(model) == cnn + 64 * 3 + 3
+    assert n_params(single_frame()) == model_info("single_frame")["num_params"] == cnn + 2 * 16 * 9 + 64 * 101 + 101
+    x = torch.randn(2, 1, 5, 16, 16)
+    y = x.clone()
+    y[:, :, [0, 1, 3, 4]] = torch.randn(2, 1, 4, 16, 16)  # every frame but the middle one changed
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model(y))

@@ -37,6 +37,7 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "c3d": ({"variant": "small"}, None, torch.float32),  # type: ignore[dict-item]  # input from metadata
     "two_stream": ({"variant": "small", "num_classes": 4}, None, torch.float32),  # type: ignore[dict-item]
     "cnn_lstm": ({"num_classes": 4}, None, torch.float32),  # type: ignore[dict-item]
+    "single_frame": ({"num_classes": 4}, None, torch.float32),  # type: ignore[dict-item]
     "dqn": ({}, (4, 84, 84), torch.float32),
     "unet": ({"base_width": 2, "depth": 2, "padding": "same"}, (1, 32, 32), torch.float32),
     "dcgan_generator": ({"base_width": 2}, (100, 1, 1), torch.float32),

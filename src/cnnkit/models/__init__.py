@@ -17,6 +17,7 @@ from . import lenet as lenet
 from . import mobilenet as mobilenet
 from . import nin as nin
 from . import resnet as resnet
+from . import single_frame as single_frame
 from . import tcn as tcn
 from . import tdnn as tdnn
 from . import textcnn as textcnn
