@@ -173,7 +173,7 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
     if frames is None or canvas is None:
         raise ConfigError(
             f"moving-mnist: the model's input {tuple(input_shape)} is not a clip (C, T, H, W); "
-            "set data.frames and data.canvas, or use a video model"
+            "use a video model (c3d, two_stream, cnn_lstm, single_frame)"
         )
     h, w = (int(v) for v in canvas)
     digit_size = opts.digit_size or max(4, round(28 * min(h, w) / 64))

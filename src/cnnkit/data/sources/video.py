@@ -117,7 +117,7 @@ def _carve(x: torch.Tensor, y: np.ndarray, split: str, fraction: float) -> tuple
 
 def _shape(input_shape: tuple[int, ...], cfg: DataConfig, name: str) -> tuple[int, int, int, int]:
     if len(input_shape) != 4:
-        raise DataError(f"{name}: the model's input {tuple(input_shape)} is not a clip (C, T, H, W); use a video model")
+        raise DataError(f"{name}: the model's input {tuple(input_shape)} is not a clip (C, T, H, W); use a video model (c3d, two_stream, cnn_lstm, single_frame)")
     c, t, h, w = input_shape
     if cfg.input_size is not None:
         h, w = cfg.input_size
