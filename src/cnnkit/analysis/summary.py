@@ -34,7 +34,9 @@ instead with ``allow_floor=True``). The other cases get a note on the row:
 
 from __future__ import annotations
 
+import inspect
 import math
+import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,12 +44,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich import box
+from rich.console import Console
+from rich.table import Table
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .._text import safe_markup
 from ..errors import CnnkitError, ConfigError
-from ..models import build_from_spec, create_model
+from ..models import MODELS, build_from_spec, create_model
 from .receptive_field import RFTracker, WindowOp
 
 __all__ = ["LayerRow", "Summary", "summarize", "summary_for", "FLOP_CONVENTION", "parse_input_shape"]
@@ -118,8 +123,6 @@ class Summary:
         Counts of 10,000 and more are shown with 3 significant digits (``236M``) so that the table fits
         an 80-column terminal; ``to_dict()`` has every exact number.
         """
-        from rich import box
-        from rich.table import Table
 
         caption = (
             f"total: {self.total_params:,} parameters, {self.total_flops:,} FLOPs, "
@@ -153,14 +156,12 @@ class Summary:
 
     def to_text(self, width: int | None = None) -> str:
         """The table as plain text, ``width`` columns wide (default: the terminal's, or ``$COLUMNS``)."""
-        import shutil
 
-        from rich.console import Console
 
         if width is None:
             # The console writes to nowhere, so rich cannot see the terminal; ask for it here (COLUMNS first).
             width = shutil.get_terminal_size(fallback=(80, 24)).columns
-        console = Console(record=True, width=width, file=_Null())
+        console = Console(record=True, width=width, file=_Null())  # type: ignore[arg-type]
         console.print(self.to_table())
         return console.export_text()
 
@@ -447,10 +448,6 @@ def _is_spec_path(name: str) -> bool:
 def _sized_for(name: str, input_shape: str | Sequence[int] | None) -> dict[str, Any]:
     """Builder arguments that size a clip model for ``input_shape`` (C, T, H, W): ``in_channels`` and
     ``input_size`` (C3D, two-stream and CNN + LSTM size their classifiers for the clip), when it takes them."""
-    import inspect
-
-    from ..models import MODELS
-
     if input_shape is None:
         return {}
     shape = parse_input_shape(input_shape)
@@ -479,7 +476,7 @@ def summary_for(
         model: nn.Module = build_from_spec(Path(key))
     else:
         model = create_model(key, **_sized_for(key, input_shape))
-    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)
+    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)  # type: ignore[arg-type]
     return summarize(model, shape, allow_floor=allow_floor)
 
 

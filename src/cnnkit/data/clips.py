@@ -268,7 +268,8 @@ def clip_bundle(
     statistics come from the training clips; ``flip_labels`` (``{"hflip_labels": [...], ...}``) say how a
     flip changes the labels.
     """
-    from .build import DataBundle  # build.py imports this module's users; imported late to keep one way
+    # Imported here: build.py imports the sources (folder.py), whose package imports this module's users.
+    from .build import DataBundle
 
     (x_tr, y_tr), (x_te, y_te) = train, test
     if len(x_tr) == 0 or len(x_te) == 0:
@@ -287,14 +288,17 @@ def clip_bundle(
     mean_t, std_t = torch.tensor(mean), torch.tensor(std)
     augment = ClipAugment.from_config(cfg.augment, **(flip_labels or {}))
     plain = ClipTransform(mean_t, std_t)
-    common = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
+    on_device = cfg.device_data
     train_loader = TensorLoader(x_tr[ti], y_tr[ti], batch_size=cfg.batch_size, shuffle=True,
-                                transform=ClipTransform(mean_t, std_t, augment), rank=rank, world_size=world_size, **common)
+                                transform=ClipTransform(mean_t, std_t, augment), rank=rank, world_size=world_size,
+                                seed=seed, device=device, keep_on_device=on_device)
     val_loader = None
     if val_idx is not None:
         vi = torch.as_tensor(val_idx)
-        val_loader = TensorLoader(x_tr[vi], y_tr[vi], batch_size=cfg.eval_batch_size, transform=plain, **common)
-    test_loader = TensorLoader(x_te, y_te, batch_size=cfg.eval_batch_size, transform=plain, **common)
+        val_loader = TensorLoader(x_tr[vi], y_tr[vi], batch_size=cfg.eval_batch_size, transform=plain, seed=seed,
+                                  device=device, keep_on_device=on_device)
+    test_loader = TensorLoader(x_te, y_te, batch_size=cfg.eval_batch_size, transform=plain, seed=seed, device=device,
+                               keep_on_device=on_device)
     shape = tuple(int(v) for v in x_tr.shape[1:])
     preprocessing = {"kind": CLIP_KIND, "input_shape": list(shape), "scale": 255.0, "mean": mean, "std": std,
                      "frames": "evenly spaced", "resize": "bilinear"}

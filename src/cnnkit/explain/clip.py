@@ -19,6 +19,7 @@ input's, which a per-frame CNN's ``B * T`` is not.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CnnkitError, did_you_mean
+from ..plots.clips import plot_clip_attribution
 from .attribution import no_leftover_hooks, resolve_layer
 
 __all__ = ["CLIP_METHODS", "ClipExplanation", "clip_attribution", "default_clip_layer", "explain_clips"]
@@ -74,6 +76,11 @@ def default_clip_layer(model: nn.Module, info: dict[str, Any] | None = None) -> 
     raise CnnkitError("the model has no Conv3d or Conv2d layer; pass layer=NAME (--layer) to choose one")
 
 
+def _file_stem(name: str) -> str:
+    """A file-name-safe stem of an input's name (``clips.npy[1]`` -> ``clips.npy_1``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("_") or "clip"
+
+
 def _scores(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     out = model(x)
     if isinstance(out, (tuple, list)):
@@ -101,6 +108,8 @@ def _gradcam(model: nn.Module, x: torch.Tensor, tgt: torch.Tensor, layer: str) -
         raise CnnkitError(f"layer {layer!r} was not used by the forward pass")
     scores.gather(1, tgt[:, None]).sum().backward()
     a, g = saved["a"].detach(), saved["a"].grad
+    if g is None:
+        raise CnnkitError(f"the class score does not depend on layer {layer!r}; choose another --layer")
     b, _, t, h, w = x.shape
     if a.ndim == 5:  # (B, K, t', h', w'): a 3-D convolution
         alpha = g.mean(dim=(2, 3, 4), keepdim=True)
@@ -160,6 +169,7 @@ def clip_attribution(
                 if method == "saliency":
                     xi = x.clone().requires_grad_(True)
                     _scores(model, xi).gather(1, tgt[:, None]).sum().backward()
+                    assert xi.grad is not None  # the score was just backpropagated to xi
                     maps = xi.grad.abs().amax(dim=1)  # (N, T, H, W)
                 else:
                     maps = _gradcam(model, x, tgt, layer or default_clip_layer(model))
@@ -185,9 +195,6 @@ def explain_clips(
 ) -> ClipExplanation:
     """Explain a video model's predictions for clips ``x`` (model input); with ``out``, one PNG per clip:
     its frames, the map over each frame, and each frame's importance."""
-    from ..plots.clips import plot_clip_attribution
-    from .run import _safe_stem
-
     names = names or [f"clip{i}" for i in range(len(x))]
     if method == "gradcam" and layer is None:
         layer = default_clip_layer(model, info)
@@ -203,6 +210,6 @@ def explain_clips(
             title = (f"{names[i]}: predicted {cls[int(pred[i])]} (p={float(conf[i]):.3f})\n{method}"
                      + (f" @ {layer}" if method == "gradcam" else "") + f", explaining {cls[int(tgt[i])]}")
             paths.append(plot_clip_attribution(x[i].cpu(), maps[i], importance[i],
-                                               Path(out) / f"{i:03d}-{_safe_stem(names[i])}-{method}.png",
+                                               Path(out) / f"{i:03d}-{_file_stem(names[i])}-{method}.png",
                                                title=title, signed=method == "occlusion"))
     return ClipExplanation(method, maps, importance, tgt, pred, conf, layer if method == "gradcam" else None, paths)

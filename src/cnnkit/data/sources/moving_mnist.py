@@ -179,7 +179,7 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
     digit_size = opts.digit_size or max(4, round(28 * min(h, w) / 64))
     speed = opts.speed if opts.speed is not None else 3.0 * min(h, w) / 64
     parts = {}
-    source, sprite_names = "", []
+    source, sprite_names = "", list[str]()
     for split, n, offset in (("train", opts.n_train, 0), ("test", opts.n_test, 1)):
         images, labels, source, sprite_names = _sprites(opts.sprites, split)
         clips, y = make_moving_mnist(
