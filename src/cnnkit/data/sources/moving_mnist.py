@@ -2,17 +2,20 @@
 generated from a seed, with labels that need motion.
 
 Each clip places ``num_digits`` sprites at uniform random positions inside an ``H x W`` canvas (64x64 in
-the paper; by default the model's input size), at least one step away from the walls, and moves each at a
-fixed ``speed`` (pixels per frame) in a random direction; a sprite that reaches an edge reflects off it (the velocity component normal to the
+the paper; by default the model's input size) and moves each at a fixed ``speed`` (pixels per frame) in a
+random direction; a sprite that reaches an edge reflects off it (the velocity component normal to the
 edge changes sign). Overlapping sprites are merged by the pixel-wise maximum.
 
 Labels (``label``):
 
-- ``direction`` (default): the quadrant of the initial direction of motion, 4 classes (up-right, up-left,
-  down-left, down-right); angles are drawn uniformly inside the quadrant, at least ``margin`` degrees
-  from the axes, and every sprite of a clip moves in that quadrant. One frame shows where the digits
-  are, not where they go: a model that sees a single frame is at chance (1/4), one that compares frames
-  is not. That is the point of this data set.
+- ``direction`` (default): the quadrant of the first sprite's direction of motion *at the middle frame*
+  (from frame ``T // 2`` to ``T // 2 + 1``), 4 classes (up-right, up-left, down-left, down-right); angles
+  are drawn uniformly inside a random quadrant, at least ``margin`` degrees from the axes. Why the middle
+  frame: a reflecting motion at a fixed speed maps the uniform distribution of (position, direction) onto
+  itself, so a sprite started uniformly at random has, at every frame, a position independent of its
+  direction *at that frame* (not of its initial direction: after k steps, positions near the wall it
+  moves towards are twice as likely). A model that sees the middle frame alone is therefore at chance
+  (1/4), exactly; one that compares frames is not. That is the point of this data set.
 - ``digit``: the class of the first sprite (appearance; a single frame answers it), for contrast.
 
 Sprites: MNIST's files when they are present (searched as ``mnist`` is), otherwise Fashion-MNIST's items,
@@ -66,10 +69,11 @@ class MovingMNISTOptions(BaseModel):
 
 
 def bounce_trajectories(
-    start: np.ndarray, velocity: np.ndarray, frames: int, limit: np.ndarray
-) -> np.ndarray:
+    start: np.ndarray, velocity: np.ndarray, frames: int, limit: np.ndarray, *, velocities: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Positions ``(frames, *start.shape)`` of points moving at ``velocity`` inside ``[0, limit]`` per axis,
-    reflecting off the bounds (the overshoot is mirrored back).
+    reflecting off the bounds (the overshoot is mirrored back); with ``velocities``, also the velocity each
+    frame leaves with (the step from frame t to t + 1), same shape.
 
     Args:
         start: ``(..., 2)`` initial positions (row, column), inside ``[0, limit]``.
@@ -84,15 +88,17 @@ def bounce_trajectories(
     vel = np.asarray(velocity, dtype=np.float64).copy()
     lim = np.broadcast_to(np.asarray(limit, dtype=np.float64), pos.shape)
     out = np.empty((frames, *pos.shape))
+    vels = np.empty((frames, *pos.shape))
     for t in range(frames):
         out[t] = pos
+        vels[t] = vel
         pos = pos + vel
         # A fixed speed below the canvas size bounces at most once per axis per frame.
         low, high = pos < 0, pos > lim
         pos = np.where(low, -pos, pos)
         pos = np.where(high, 2 * lim - pos, pos)
         vel = np.where(low | high, -vel, vel)
-    return out
+    return (out, vels) if velocities else out
 
 
 def _sprites(name: str, split: str) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
@@ -148,10 +154,10 @@ def make_moving_mnist(
     # Image rows grow downwards: "up" is a negative row velocity.
     velocity = np.stack([-np.sin(theta), np.cos(theta)], axis=-1) * speed  # (n, K, 2)
     limit = np.array([h - digit_size, w - digit_size], dtype=np.float64)
-    # Start at least one step from the walls, so the first step shows the label's direction unbounced.
-    free = np.minimum(speed, limit / 2)
-    start = free + rng.uniform(0, 1, size=(n, num_digits, 2)) * (limit - 2 * free)
-    traj = np.rint(bounce_trajectories(start, velocity, frames, limit)).astype(np.int64)  # (T, n, K, 2)
+    # Uniform starts: what makes the middle frame's position independent of the label (module docstring).
+    start = rng.uniform(0, 1, size=(n, num_digits, 2)) * limit
+    positions, vels = bounce_trajectories(start, velocity, frames, limit, velocities=True)
+    traj = np.rint(positions).astype(np.int64)  # (T, n, K, 2)
     clips = np.zeros((n, frames, h, w), dtype=np.uint8)
     ar = np.arange(digit_size)
     idx = np.arange(n)[:, None, None]
@@ -160,7 +166,12 @@ def make_moving_mnist(
             rows = (traj[t, :, k, 0][:, None] + ar)[:, :, None]
             cols = (traj[t, :, k, 1][:, None] + ar)[:, None, :]
             clips[idx, t, rows, cols] = np.maximum(clips[idx, t, rows, cols], chosen[:, k])
-    labels = quadrant if label == "direction" else sprite_labels[pick[:, 0]]
+    if label == "direction":
+        v = vels[frames // 2, :, 0]  # (n, 2): the first sprite leaving the middle frame
+        up, right = v[:, 0] < 0, v[:, 1] > 0
+        labels = np.select([up & right, up & ~right, ~up & ~right], [0, 1, 2], default=3)
+    else:
+        labels = sprite_labels[pick[:, 0]]
     return clips[:, None], labels.astype(np.int64)
 
 
