@@ -8,7 +8,8 @@ single frame shows. The single-frame CNN (Karpathy et al. 2014) on the same clip
 a model that beats it by far uses motion.
 
 Protocol (all through ``cnnkit.train.fit`` with configs, as ``cnnkit train`` runs them): for each model
-(``c3d`` small + batch norm, ``two_stream`` small with its stream losses, ``cnn_lstm``, ``single_frame``)
+(``c3d`` small + batch norm, ``two_stream`` small with its stream losses, ``cnn_lstm`` reading out its
+last state, ``single_frame``)
 and each seed, train on ``--n-train`` generated clips (``--frames`` x ``--canvas`` x ``--canvas``, the same
 clips for every seed: the seed changes the initialization, order and augmentation) for ``--epochs`` epochs
 (Adam 1e-3 (2e-3 for the LSTM), cosine, batch 32, the same crop/flip augmentation for every frame of a
@@ -44,7 +45,7 @@ from cnnkit.train import fit as _fit
 MODELS: dict[str, dict[str, Any]] = {
     "c3d": {"model": {"name": "c3d", "variant": "small", "batch_norm": True}},
     "two_stream": {"model": {"name": "two_stream", "variant": "small"}, "task": {"name": "classification", "aux_weight": 1.0}},
-    "cnn_lstm": {"model": {"name": "cnn_lstm", "p": 0.0}, "optim": {"name": "adam", "lr": 0.002}},
+    "cnn_lstm": {"model": {"name": "cnn_lstm", "p": 0.0, "readout": "last"}, "optim": {"name": "adam", "lr": 0.002}},
     "single_frame": {"model": {"name": "single_frame"}},
 }
 
