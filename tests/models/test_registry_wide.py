@@ -40,6 +40,7 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "tdnn": ({}, (16, 15), torch.float32),
     "tcn": ({"num_channels": (4, 4)}, (1, 32), torch.float32),
     "textcnn": ({"vocab_size": 50, "embed_dim": 8}, (12,), torch.long),
+    "charcnn": ({"vocab_size": 71, "seq_len": 130, "num_classes": 3}, (130,), torch.long),
     "c3d": ({"variant": "small"}, None, torch.float32),  # type: ignore[dict-item]  # input from metadata
     "two_stream": ({"variant": "small", "num_classes": 4}, None, torch.float32),  # type: ignore[dict-item]
     "cnn_lstm": ({"num_classes": 4}, None, torch.float32),  # type: ignore[dict-item]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import airbench as airbench
 from . import alexnet as alexnet
 from . import c3d as c3d
+from . import charcnn as charcnn
 from . import cnn_lstm as cnn_lstm
 from . import dcgan as dcgan
 from . import dqn as dqn

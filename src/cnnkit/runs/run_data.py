@@ -99,4 +99,5 @@ def split_batches(
     n = len(labels) if limit is None else min(limit, len(labels))
     for i in range(0, n, batch_size):
         j = min(i + batch_size, n)
-        yield apply_preprocessing(images[i:j], preprocessing), torch.as_tensor(labels[i:j]).long().cpu()
+        y = torch.as_tensor(labels[i:j]).cpu()
+        yield apply_preprocessing(images[i:j], preprocessing), (y if y.is_floating_point() else y.long())

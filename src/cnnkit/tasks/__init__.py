@@ -6,5 +6,7 @@ from .base import Task as Task
 from .base import create_task as create_task
 from .base import register_task as register_task
 from .classification import Classification as Classification
+from .multilabel import MultiLabel as MultiLabel
+from .regression import Regression as Regression
 
-__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification"]
+__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "MultiLabel", "Regression"]
