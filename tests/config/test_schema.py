@@ -44,7 +44,7 @@ def test_every_registered_name_is_accepted(key: str) -> None:
         ("train.loss=euclid", "config key train.loss: Unknown loss 'euclid'; did you mean 'euclidean'?"),
         ("task=clasification", "config key task.name: Unknown task 'clasification'; did you mean 'classification'?"),
         ("model.name=resnet19", "config key model.name: Unknown model 'resnet19'; did you mean"),
-        ("data.name=fashion_mnist2", "config key data.name: Unknown dataset 'fashion_mnist2'; did you mean 'fashion-mnist'?"),
+        ("data.name=fashion_mnist2", "config key data.name: Unknown dataset 'fashion_mnist2'; did you mean 'fashion-mnist'"),
         ("optim.name=zzz", "config key optim.name: Unknown optimizer 'zzz'; registered optimizers: adadelta, adam"),
     ],
 )

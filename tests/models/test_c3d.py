@@ -38,3 +38,13 @@ def test_validation():
         c3d(variant="tiny")
     with pytest.raises(ConfigError, match="input_size"):
         c3d(input_size=(16, 112))
+
+
+def test_batch_norm_option_and_small_clips():
+    model = c3d(variant="small", input_size=(8, 32, 32), in_channels=1, num_classes=4, batch_norm=True)
+    assert sum(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules()) == 8
+    check_model(model, torch.randn(2, 1, 8, 32, 32), (2, 4))
+    with torch.device("meta"):  # the probe run by `cnnkit train` builds it on the meta device
+        c3d(variant="small", input_size=(8, 32, 32), batch_norm=True)
+    with pytest.raises(ConfigError, match="at least 8 frames of 16x16"):
+        c3d(variant="small", input_size=(4, 16, 16))

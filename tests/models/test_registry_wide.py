@@ -42,6 +42,9 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "textcnn": ({"vocab_size": 50, "embed_dim": 8}, (12,), torch.long),
     "charcnn": ({"vocab_size": 71, "seq_len": 130, "num_classes": 3}, (130,), torch.long),
     "c3d": ({"variant": "small"}, None, torch.float32),  # type: ignore[dict-item]  # input from metadata
+    "two_stream": ({"variant": "small", "num_classes": 4}, None, torch.float32),  # type: ignore[dict-item]
+    "cnn_lstm": ({"num_classes": 4}, None, torch.float32),  # type: ignore[dict-item]
+    "single_frame": ({"num_classes": 4}, None, torch.float32),  # type: ignore[dict-item]
     "dqn": ({}, (4, 84, 84), torch.float32),
     "dqn_minatar": ({}, (4, 10, 10), torch.float32),
     "alphazero_resnet": ({"width": 8, "blocks": 1}, (3, 6, 7), torch.float32),

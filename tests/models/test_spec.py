@@ -184,3 +184,61 @@ def test_fully_convolutional_spec_has_no_head():
     assert len(model.head) == 0 and len(model.features) == 3
     x = torch.randn(1, 3, 8, 8)
     torch.testing.assert_close(model.forward_features(x), model(x))
+
+
+# ----------------------------------------------------------------------------------- tuples and clips
+
+
+def test_select_keeps_one_element_of_an_lstm_output():
+    from cnnkit.models.spec import Select
+
+    spec = {"input": [5, 3], "layers": [{"lstm": {"hidden_size": 4, "batch_first": True, "select": [1, 0, -1]}},
+                                         {"linear": {"out_features": 2}}]}
+    torch.manual_seed(0)
+    model = build_from_spec(spec).eval()
+    sel = model.features[0] if isinstance(model.features[0], Select) else model.head[0]
+    assert isinstance(sel, Select) and sel.index == (1, 0, -1) and "select=[1, 0, -1]" in repr(sel)
+    assert sel.module.input_size == 3  # inferred from the last axis
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        out, (h, _) = sel.module(x)
+        torch.testing.assert_close(sel(x), h[-1])
+        torch.testing.assert_close(h[-1], out[:, -1])  # one layer, one direction: the last step's output
+    assert model(x).shape == (2, 2)
+    seq = build_from_spec({"input": [5, 3], "layers": [{"lstm": {"hidden_size": 4, "batch_first": True, "select": 0}}]})
+    assert seq.output_shape == (5, 4)
+
+
+def test_tuple_output_without_select_says_how_to_fix_it():
+    with pytest.raises(ConfigError, match=r"layer 0 lstm: returns tuple, not a tensor; add 'select: INDEX' .*\(B, 5, 4\)"):
+        build_from_spec({"input": [5, 3], "layers": [{"lstm": {"hidden_size": 4, "batch_first": True}}]})
+    with pytest.raises(ConfigError, match=r"select \[2\] does not fit"):
+        build_from_spec({"input": [5, 3], "layers": [{"lstm": {"hidden_size": 4, "select": 2}}]})
+    with pytest.raises(ConfigError, match="expected select to be an index"):
+        build_from_spec({"input": [5, 3], "layers": [{"lstm": {"hidden_size": 4, "select": "last"}}]})
+
+
+def test_per_frame_applies_the_same_layers_to_every_frame():
+    spec = {"input": [1, 4, 8, 8], "layers": [
+        {"per_frame": {"layers": [{"conv2d": {"out_channels": 3, "kernel_size": 3}}, {"flatten": {}}]}}]}
+    torch.manual_seed(0)
+    model = build_from_spec(spec).eval()
+    assert model.output_shape == (4, 3 * 6 * 6)
+    x = torch.randn(2, 1, 4, 8, 8)
+    conv = model.features[0].layers[0]
+    with torch.no_grad():
+        ref = torch.stack([conv(x[:, :, t]).flatten(1) for t in range(4)], 1)
+        torch.testing.assert_close(model(x), ref)
+    with pytest.raises(ConfigError, match="per_frame: expected clips"):
+        build_from_spec({"input": [1, 8, 8], "layers": [{"per_frame": {"layers": [{"relu": {}}]}}]})
+
+
+def test_cnn_lstm_spec_file_builds_and_trains_a_step():
+    model = build_from_spec(Path(__file__).parents[2] / "configs" / "models" / "cnn-lstm.yaml")
+    assert model.input_shape == (1, 8, 32, 32) and model.output_shape == (4,)
+    # Hand count: frame CNN (bias-free convs + BN affine), LSTM 4 gates, linear 64 -> 4.
+    cnn = 1 * 16 * 9 + 16 * 32 * 9 + 32 * 64 * 9 + 2 * (16 + 32 + 64)
+    assert sum(p.numel() for p in model.parameters()) == cnn + 4 * 64 * 128 + 8 * 64 + 64 * 4 + 4
+    model.train()
+    model(torch.randn(2, 1, 8, 32, 32)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())

@@ -34,6 +34,7 @@ instead with ``allow_floor=True``). The other cases get a note on the row:
 
 from __future__ import annotations
 
+import inspect
 import math
 import shutil
 import warnings
@@ -51,7 +52,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .._text import safe_markup
 from ..errors import CnnkitError, ConfigError
-from ..models import build_from_spec, create_model
+from ..models import MODELS, build_from_spec, create_model
 from .receptive_field import RFTracker, WindowOp
 
 __all__ = ["LayerRow", "Summary", "summarize", "summary_for", "FLOP_CONVENTION", "parse_input_shape"]
@@ -444,6 +445,18 @@ def _is_spec_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml", ".json")) or Path(name).is_file()
 
 
+def _sized_for(name: str, input_shape: str | Sequence[int] | None) -> dict[str, Any]:
+    """Builder arguments that size a clip model for ``input_shape`` (C, T, H, W): ``in_channels`` and
+    ``input_size`` (C3D, two-stream and CNN + LSTM size their classifiers for the clip), when it takes them."""
+    if input_shape is None:
+        return {}
+    shape = parse_input_shape(input_shape)
+    params = inspect.signature(MODELS.get(name)).parameters
+    if len(shape) != 4 or "input_size" not in params:
+        return {}
+    return {"input_size": shape[1:], **({"in_channels": shape[0]} if "in_channels" in params else {})}
+
+
 def summary_for(
     name_or_spec: str | Path, input_shape: str | Sequence[int] | None = None, *, allow_floor: bool = False
 ) -> Summary:
@@ -462,7 +475,7 @@ def summary_for(
     if isinstance(name_or_spec, Path) or _is_spec_path(key):
         model: nn.Module = build_from_spec(Path(key))
     else:
-        model = create_model(key)
+        model = create_model(key, **_sized_for(key, input_shape))
     shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)  # type: ignore[arg-type]
     return summarize(model, shape, allow_floor=allow_floor)
 

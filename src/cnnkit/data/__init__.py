@@ -3,7 +3,8 @@
 Registered datasets (:data:`DATASETS`), one source module each in :mod:`cnnkit.data.sources` (reader,
 dataset specs and download resources together): ``digits`` (embedded default), ``mnist``,
 ``fashion-mnist``, ``kmnist`` (IDX), ``cifar10``, ``cifar100`` (binary archives), ``image-folder``
-(PNG/JPEG) and ``npz``. :func:`build_data` turns a data config into train / val / test loaders;
+(PNG/JPEG) and ``npz``; video clips ``(C, T, H, W)``: ``moving-mnist`` (generated), ``video-folder`` and
+``video-npz`` (:mod:`cnnkit.data.clips`). :func:`build_data` turns a data config into train / val / test loaders;
 :func:`apply_preprocessing` replays the recorded preprocessing at predict time.
 """
 

@@ -5,7 +5,7 @@ BMP/WebP files (Pillow restricted to those two formats), ``.npy`` arrays (:func:
 never unpickled) or folders of them, read recursively (hidden files and folders skipped). Every decoder
 treats Pillow's decompression-bomb limit as an error. Each input is converted with the preprocessing
 recorded in ``model.json`` (:func:`cnnkit.data.apply_preprocessing`), the same code path as the evaluation
-loaders.
+loaders. A video model's run (``kind: clip``) reads clips instead (:mod:`cnnkit.evaluate.clip_inputs`).
 
 ``.npy`` layouts: ``(H, W)``, ``(C, H, W)``, ``(H, W, C)`` with ``C`` in 1/3/4 when the first axis is not
 a channel count, or a batch ``(N, C, H, W)`` (one prediction per item, named ``file.npy[i]``). ``uint8``
@@ -35,6 +35,7 @@ from ..data import apply_preprocessing, load_npy, read_image
 from ..errors import CnnkitError, DataError
 from ..runs import load_model
 from ..runtime import resolve_device
+from .clip_inputs import is_clip_run, iter_clip_inputs
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -391,6 +392,20 @@ def predict(
             ]
         pending.clear()
 
+    def add(name: str, x: torch.Tensor) -> None:
+        row: dict[str, Any] = {"input": name}
+        results.append(row)
+        pending.append((row, x))
+        if len(pending) >= batch_size:
+            flush()
+
+    if is_clip_run(loaded.preprocessing):  # a video model: clips (.npy or folders of frames), not images
+        for name, x, error in iter_clip_inputs(inputs, loaded.preprocessing):
+            if error is not None:
+                skip(name, error)
+            else:
+                add(name, x)  # type: ignore[arg-type]
+        inputs = []
     # Streamed in batches: a large folder never sits in memory as one tensor.
     for path, error in _walk(inputs):
         if error is not None:
@@ -407,11 +422,7 @@ def predict(
             except CnnkitError as exc:
                 skip(name, str(exc))
                 continue
-            row: dict[str, Any] = {"input": name}
-            results.append(row)
-            pending.append((row, x))
-            if len(pending) >= batch_size:
-                flush()
+            add(name, x)
     flush()
     failed = [r for r in results if "error" in r]
     if len(failed) == len(results):

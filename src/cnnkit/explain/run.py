@@ -12,12 +12,14 @@ import torch
 from torch import nn
 
 from ..errors import CnnkitError, did_you_mean
+from ..evaluate.clip_inputs import is_clip_run, load_clip_inputs
 from ..evaluate.predict import load_inputs
 from ..models import model_info
 from ..plots import plot_feature_maps, plot_filters, plot_overlay
 from ..runs import load_model
 from ..runtime import resolve_device
 from .attribution import ATTRIBUTION_METHODS, SIGNED_METHODS, _targets, attribute, last_conv_layer
+from .clip import explain_clips
 from .maps import feature_maps, filter_images, first_conv_layer
 
 __all__ = ["METHODS", "Explanation", "explain_model", "explain", "default_gradcam_layer"]
@@ -155,6 +157,8 @@ def explain(
     """Explain a run folder's model on image / ``.npy`` inputs (or folders of them); return the PNGs.
 
     Inputs are converted with the preprocessing recorded in ``model.json`` (as ``cnnkit predict`` does).
+    A video model's run (``kind: clip``) takes clips (``.npy`` or folders of frames) and is explained by
+    :func:`cnnkit.explain.clip.explain_clips` (``saliency``, ``gradcam``, ``occlusion`` over frames).
     Grad-CAM's default layer is the registry's ``gradcam_layer`` for the model, else the last Conv2d.
     ``filters`` ignores the inputs and writes ``OUT/filters.png``. Text runs explain ``texts`` and text
     files (one input per line) token by token (:mod:`cnnkit.explain.text`; ``report`` gets one
@@ -171,6 +175,10 @@ def explain(
     if texts:
         raise CnnkitError(f"--text is for text runs; {run_dir} takes {loaded.info.get('kind', 'image')} inputs")
     model = loaded.model
+    if is_clip_run(loaded.preprocessing):  # a video model: maps over the clip's frames
+        names, x = load_clip_inputs(inputs, loaded.preprocessing)
+        return explain_clips(model, x, method=method, target=target, layer=layer, class_names=loaded.class_names,
+                             names=names, out=out, info=loaded.info).paths
     if method == "gradcam" and layer is None:
         layer = default_gradcam_layer(model, loaded.info)
     if method == "filters" and not inputs:

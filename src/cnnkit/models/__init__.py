@@ -12,6 +12,7 @@ from . import alphazero as alphazero
 from . import blondie24 as blondie24
 from . import c3d as c3d
 from . import charcnn as charcnn
+from . import cnn_lstm as cnn_lstm
 from . import dcgan as dcgan
 from . import dqn as dqn
 from . import googlenet as googlenet
@@ -20,9 +21,11 @@ from . import minatar_dqn as minatar_dqn
 from . import mobilenet as mobilenet
 from . import nin as nin
 from . import resnet as resnet
+from . import single_frame as single_frame
 from . import tcn as tcn
 from . import tdnn as tdnn
 from . import textcnn as textcnn
+from . import two_stream as two_stream
 from . import unet as unet
 from . import vgg as vgg
 from ._registry import MODELS as MODELS

@@ -18,9 +18,24 @@ hyperparameters a paper's table gives::
       - global_avg_pool2d: {}
       - linear: {out_features: 10}
 
-Two block keywords compose layers: ``residual`` (``layers`` plus an optional ``shortcut`` list; the
-shortcut defaults to the identity) computes ``layers(x) + shortcut(x)``, and ``parallel`` (``branches``, a
-list of layer lists, and ``merge``: ``concat`` along channels or ``add``) runs branches side by side.
+Three block keywords compose layers: ``residual`` (``layers`` plus an optional ``shortcut`` list; the
+shortcut defaults to the identity) computes ``layers(x) + shortcut(x)``, ``parallel`` (``branches``, a
+list of layer lists, and ``merge``: ``concat`` along channels or ``add``) runs branches side by side, and
+``per_frame`` (``layers``) applies 2-D layers to every frame of a clip ``(B, C, T, H, W)``, giving
+``(B, T, ...)`` (the frame axis folded into the batch and back: the per-frame CNN of a CNN + LSTM).
+
+Layers that return tuples (an LSTM returns ``(output, (h_n, c_n))``) take one more key, ``select``: an
+index, or a list of indices applied in turn, as Python indexing would (``select: 0`` is the output
+sequence ``(B, T, H)``; ``select: [1, 0, -1]`` is ``h_n[-1]``, the last layer's final hidden state
+``(B, H)``); a tensor is indexed along its first axis. Recurrent layers infer ``input_size`` from the
+last axis (``batch_first: true`` for ``(B, T, F)`` sequences)::
+
+    input: [1, 8, 32, 32]
+    layers:
+      - per_frame: {layers: [{conv2d: {out_channels: 16, kernel_size: 3}}, {relu: {}},
+                             {adaptive_avg_pool2d: {output_size: 1}}, {flatten: {}}]}   # (B, 8, 16)
+      - lstm: {hidden_size: 32, batch_first: true, select: [1, 0, -1]}                 # (B, 32)
+      - linear: {out_features: 4}
 
 Layer paths in error messages are 0-based indices into the YAML lists, dotted through blocks
 (``layer 4.layers.0 conv2d``, ``layer 5.branches.1.0 conv2d``), which are also the module names in the
@@ -47,10 +62,12 @@ from ..layers import LAYERS
 from . import _limits
 from ._common import FeatureHeadModel
 
-__all__ = ["SpecModel", "Residual", "Parallel", "load_spec", "build_from_spec"]
+__all__ = ["SpecModel", "Residual", "Parallel", "PerFrame", "Select", "load_spec", "build_from_spec"]
 
 _SPEC_KEYS = ("input", "layers", "name")
-_BLOCK_KEYS = {"residual": ("layers", "shortcut"), "parallel": ("branches", "merge")}
+_BLOCK_KEYS = {"residual": ("layers", "shortcut"), "parallel": ("branches", "merge"), "per_frame": ("layers",)}
+# The spec's own key inside a layer's arguments: which element of a tuple output to keep.
+_SELECT = "select"
 _MERGES = ("concat", "add")
 # Constructor arguments that follow from the incoming tensor: name -> which dimension gives the value.
 _CHANNEL_ARGS = ("in_channels", "num_features", "num_channels", "channels", "dim")
@@ -107,6 +124,45 @@ class Parallel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"merge={self.merge!r}"
+
+
+class PerFrame(nn.Module):
+    """``layers`` applied to every frame of clips ``(B, C, T, H, W)``: frames folded into the batch
+    ``(B * T, C, H, W)``, then unfolded, giving ``(B, T, ...)`` (a TimeDistributed wrapper)."""
+
+    def __init__(self, layers: nn.Sequential) -> None:
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5:
+            raise ValueError(f"Expected clips (B, C, T, H, W). Received: shape {tuple(x.shape)}")
+        b, c, t, h, w = x.shape
+        y = self.layers(x.transpose(1, 2).reshape(b * t, c, h, w))
+        return y.reshape(b, t, *y.shape[1:])
+
+
+class Select(nn.Module):
+    """Keeps one element of a layer's tuple output: ``module(x)[i0][i1]...`` for ``index = (i0, i1, ...)``.
+
+    Args:
+        module: a layer that returns a tuple (``nn.LSTM``: ``(output, (h_n, c_n))``).
+        index: indices applied in turn, as Python indexing would (a tensor is indexed on its first axis).
+    """
+
+    def __init__(self, module: nn.Module, index: Sequence[int]) -> None:
+        super().__init__()
+        self.module = module
+        self.index = tuple(int(i) for i in index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: Any = self.module(x)
+        for i in self.index:
+            out = out[i]
+        return out
+
+    def extra_repr(self) -> str:
+        return f"select={list(self.index)}"
 
 
 class SpecModel(FeatureHeadModel):
@@ -285,6 +341,7 @@ def _build_item(item: Any, x: torch.Tensor, path: str, budget: _Budget) -> tuple
     kwargs = dict(kwargs)
     if name in _BLOCK_KEYS:
         return (*_build_block(str(name), kwargs, x, path, budget), str(name))
+    select = _select_index(kwargs.pop(_SELECT, None), f"layer {path} {name}")
     try:
         cls = LAYERS.get(str(name))
     except UnknownNameError as exc:
@@ -309,14 +366,39 @@ def _build_item(item: Any, x: torch.Tensor, path: str, budget: _Budget) -> tuple
         raise ConfigError(f"{label}: {_explain_type_error(cls, kwargs, exc)}") from None
     except ValueError as exc:
         raise ConfigError(f"{label}: {exc}") from None
+    if select is not None:
+        module = Select(module, select)
     module.eval()  # propagate in eval mode: dropout/batch-norm statistics must not matter for shapes
     try:
         y = module(x)
-    except (RuntimeError, ValueError, IndexError) as exc:
+    except (RuntimeError, ValueError) as exc:
         raise ConfigError(f"{label}: cannot apply to input of shape {_fmt_shape(x)}: {_first_line(exc)}") from None
+    except (IndexError, TypeError) as exc:
+        if select is None:
+            raise ConfigError(f"{label}: cannot apply to input of shape {_fmt_shape(x)}: {_first_line(exc)}") from None
+        raise ConfigError(f"{label}: select {list(select)} does not fit its output: {_first_line(exc)}") from None
     if not isinstance(y, torch.Tensor):
-        raise ConfigError(f"{label}: returns {type(y).__name__}, not a tensor; it cannot be used in a spec")
+        hint = (f"; add 'select: INDEX' to keep one element ({_describe(y)})" if isinstance(y, (tuple, list)) else "")
+        raise ConfigError(f"{label}: returns {type(y).__name__}, not a tensor{hint}")
     return module, y, str(name)
+
+
+def _select_index(value: Any, label: str) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+        raise ConfigError(f"{label}: expected select to be an index or a list of indices. Received: {value!r}")
+    return tuple(items)
+
+
+def _describe(y: Any) -> str:
+    """``(B, 8, 32), ((1, B, 32), (1, B, 32))``-style shapes of a nested tuple output, for errors."""
+    if isinstance(y, torch.Tensor):
+        return _fmt_shape(y) if y.ndim > 1 else str(tuple(y.shape))
+    if isinstance(y, (tuple, list)):
+        return "(" + ", ".join(_describe(v) for v in y) + ")"
+    return type(y).__name__
 
 
 def _build_block(
@@ -326,6 +408,14 @@ def _build_block(
     for key in kwargs:
         if key not in allowed:
             raise ConfigError(f"layer {path} {name}: unknown key {key!r}{did_you_mean(str(key), allowed)}")
+    if name == "per_frame":
+        if "layers" not in kwargs:
+            raise ConfigError(f"layer {path} per_frame: missing key 'layers'")
+        if x.ndim != 5:
+            raise ConfigError(f"layer {path} per_frame: expected clips (B, C, T, H, W), got {_fmt_shape(x)}")
+        b, c, t, h, w = x.shape
+        body, y = _build_list(kwargs["layers"], x.transpose(1, 2).reshape(b * t, c, h, w), f"{path}.layers", budget)
+        return PerFrame(body), y.reshape(b, t, *y.shape[1:])
     if name == "residual":
         if "layers" not in kwargs:
             raise ConfigError(f"layer {path} residual: missing key 'layers'")
@@ -386,6 +476,10 @@ def _infer_args(cls: type, kwargs: dict[str, Any], x: torch.Tensor) -> None:
     last dim of ``(B, N, dim)`` / ``(B, dim)`` inputs and dim 1 of ``(B, C, H, W)`` ones; never for
     ``unflatten``, whose ``dim`` is an axis index.
     """
+    if issubclass(cls, nn.RNNBase):  # LSTM / GRU / RNN take (*args, **kwargs): their input_size is the last axis
+        if "input_size" not in kwargs:
+            kwargs["input_size"] = int(x.shape[-1])
+        return
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):  # builtins without a signature: nothing to infer

@@ -14,8 +14,11 @@ __all__ = ["plot_image_grid", "to_display"]
 
 def to_display(x: torch.Tensor) -> np.ndarray:
     """A model input ``(C, H, W)`` as an ``(H, W)`` or ``(H, W, 3)`` array in [0, 1] (min-max per image,
-    which undoes any per-channel normalization up to contrast)."""
+    which undoes any per-channel normalization up to contrast). A clip ``(C, T, H, W)`` becomes a filmstrip:
+    its frames side by side, ``(C, H, T * W)``."""
     a = x.detach().float().cpu()
+    if a.ndim == 4:
+        a = a.permute(0, 2, 1, 3).reshape(a.shape[0], a.shape[2], -1)
     if a.ndim == 3 and a.shape[0] not in (1, 3):
         a = a[:1]  # e.g. multi-channel inputs: show the first plane
     lo, hi = float(a.min()), float(a.max())
