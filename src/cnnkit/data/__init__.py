@@ -32,6 +32,9 @@ from .splits import kfold_indices as kfold_indices
 from .splits import split_indices as split_indices
 from .splits import subset_indices as subset_indices
 
+# Series sources build on build.py's DataBundle (which imports .sources): registered once it exists.
+from .sources import ucr as _ucr  # noqa: E402, F401, I001  (registers `ucr`)
+
 __all__ = [
     "DATASETS", "ArrayDataset", "DatasetSpec", "load_dataset", "search_dirs", "BatchAugment", "DataBundle",
     "build_data", "dataset_status", "download_dataset", "read_image", "read_idx", "InMemoryLoader",

@@ -11,7 +11,9 @@ from . import alexnet as alexnet
 from . import c3d as c3d
 from . import dcgan as dcgan
 from . import dqn as dqn
+from . import fcn1d as fcn1d
 from . import googlenet as googlenet
+from . import inception_time as inception_time
 from . import lenet as lenet
 from . import mobilenet as mobilenet
 from . import nin as nin
