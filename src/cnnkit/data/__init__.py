@@ -28,12 +28,13 @@ from .preprocess import resolve_fit as resolve_fit
 from .sources import load_npy as load_npy
 from .sources import read_idx as read_idx
 from .sources import read_image as read_image
+
+# Series sources build on build.py's DataBundle (which imports .sources), so they register here, after it.
+from .sources import series_sources as _series_sources  # noqa: F401
+from .sources import ucr as _ucr  # noqa: F401
 from .splits import kfold_indices as kfold_indices
 from .splits import split_indices as split_indices
 from .splits import subset_indices as subset_indices
-
-# Series sources build on build.py's DataBundle (which imports .sources): registered once it exists.
-from .sources import ucr as _ucr  # noqa: E402, F401, I001  (registers `ucr`)
 
 __all__ = [
     "DATASETS", "ArrayDataset", "DatasetSpec", "load_dataset", "search_dirs", "BatchAugment", "DataBundle",

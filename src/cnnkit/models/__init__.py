@@ -15,6 +15,7 @@ from . import fcn1d as fcn1d
 from . import googlenet as googlenet
 from . import inception_time as inception_time
 from . import lenet as lenet
+from . import mnist1d_cnn as mnist1d_cnn
 from . import mobilenet as mobilenet
 from . import nin as nin
 from . import resnet as resnet
