@@ -161,6 +161,12 @@ def explain(
     if out is None:
         raise CnnkitError("explain needs an output folder (--out DIR)")
     loaded = load_model(run_dir, device=resolve_device(device))
+    from ..evaluate.series_predict import is_series_run
+
+    if is_series_run(loaded.info):  # which time steps mattered (saliency / integrated gradients / occlusion)
+        from .series import explain_series_run
+
+        return explain_series_run(loaded, inputs, method=method, target=target, out=out)
     model = loaded.model
     if method == "gradcam" and layer is None:
         layer = default_gradcam_layer(model, loaded.info)
