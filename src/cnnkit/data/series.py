@@ -115,7 +115,7 @@ def resample(x: torch.Tensor, pos: torch.Tensor, lengths: torch.Tensor) -> torch
 
 
 class SeriesAugmentConfig(BaseModel):
-    """Batched series augmentations (dataset option ``augment``); all off by default. Sigmas are in units of
+    """Batched series augmentations (dataset option ``series_augment``: ``data.series_augment.jitter=0.03``); all off by default. Sigmas are in units of
     the (normalized) series."""
 
     model_config = ConfigDict(extra="forbid")

@@ -22,14 +22,14 @@ __all__ = ["Mnist1dOptions", "SeriesNpzOptions", "make_mnist1d", "series_cases"]
 
 class SeriesNpzOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    augment: SeriesAugmentConfig = Field(default_factory=SeriesAugmentConfig)
+    series_augment: SeriesAugmentConfig = Field(default_factory=SeriesAugmentConfig, description="batched series augmentation (training only)")
 
 
 class Mnist1dOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     num_samples: int = Field(5000, ge=20, le=1_000_000, description="series generated (the paper's 5000: 4000 train, 1000 test)")
     seed: int = Field(42, description="the generator's seed (42: the paper's data set)")
-    augment: SeriesAugmentConfig = Field(default_factory=SeriesAugmentConfig)
+    series_augment: SeriesAugmentConfig = Field(default_factory=SeriesAugmentConfig, description="batched series augmentation (training only)")
 
 
 def series_cases(x: np.ndarray, source: str) -> list[np.ndarray]:
@@ -80,7 +80,7 @@ def _build_npz(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ..
     if top >= len(names):
         raise DataError(f"npz file {path}: label {top} but only {len(names)} class_names")
     return series_bundle(cfg, name="series-npz", train=(xs, y), test=(xt, yt), class_names=names, device=device,
-                         seed=seed, rank=rank, world_size=world_size, augment=opts.augment)
+                         seed=seed, rank=rank, world_size=world_size, augment=opts.series_augment)
 
 
 def make_mnist1d(num_samples: int = 5000, seed: int = 42) -> dict[str, np.ndarray]:
@@ -108,7 +108,7 @@ def _build_mnist1d(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int
     train = (series_cases(d["x"], "mnist1d"), d["y"].astype(np.int64))
     test = (series_cases(d["x_test"], "mnist1d"), d["y_test"].astype(np.int64))
     return series_bundle(cfg, name="mnist1d", train=train, test=test, class_names=[str(i) for i in range(10)],
-                         device=device, seed=seed, rank=rank, world_size=world_size, augment=opts.augment)
+                         device=device, seed=seed, rank=rank, world_size=world_size, augment=opts.series_augment)
 
 
 DATASETS.add("series-npz", DatasetSpec(

@@ -38,7 +38,7 @@ class UcrOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str = Field("GunPoint", min_length=1, description="the problem's name: NAME_TRAIN.ts / NAME_TEST.ts")
     length: int | None = Field(None, ge=1, description="pad or cut every series to this many steps")
-    augment: SeriesAugmentConfig = Field(default_factory=SeriesAugmentConfig)
+    series_augment: SeriesAugmentConfig = Field(default_factory=SeriesAugmentConfig, description="batched series augmentation (training only)")
 
 
 def aeon_data_dir() -> Path | None:
@@ -135,7 +135,7 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
     train, test, class_names = load_problem(opts.dataset, cfg.root)
     return series_bundle(
         cfg, name="ucr", train=(train.series, _labels(train, class_names)), test=(test.series, _labels(test, class_names)),
-        class_names=class_names, device=device, seed=seed, rank=rank, world_size=world_size, augment=opts.augment,
+        class_names=class_names, device=device, seed=seed, rank=rank, world_size=world_size, augment=opts.series_augment,
         length=opts.length, meta={"dataset": opts.dataset},
     )
 
