@@ -25,6 +25,7 @@ from .preprocess import prepare_images as prepare_images
 from .preprocess import resolve_fit as resolve_fit
 
 # Series sources build on build.py's DataBundle (which imports .sources), so they register here, after it.
+from .sources import anomaly_csv as _anomaly_csv  # noqa: F401
 from .sources import forecast_csv as _forecast_csv  # noqa: F401
 
 # The source modules register their datasets when imported (here, for these names).

@@ -19,6 +19,7 @@ from . import mnist1d_cnn as mnist1d_cnn
 from . import mobilenet as mobilenet
 from . import nin as nin
 from . import resnet as resnet
+from . import srcnn as srcnn
 from . import tcn as tcn
 from . import tdnn as tdnn
 from . import textcnn as textcnn

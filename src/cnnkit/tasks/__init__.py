@@ -1,5 +1,6 @@
 """Tasks: how a batch becomes a loss, metrics and predictions (see :mod:`cnnkit.tasks.base`)."""
 
+from .anomaly import Anomaly as Anomaly
 from .base import TASKS as TASKS
 from .base import StepOutput as StepOutput
 from .base import Task as Task
