@@ -312,6 +312,10 @@ def evaluate_run(
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
     run = load_run_data(run_dir, loaded, data=data)
+    from .task_eval import evaluate_task_run, task_of
+
+    if task_of(loaded.info)["name"] != "classification":  # forecasting, anomaly, ...: the task's own metrics
+        return evaluate_task_run(run_dir, loaded, run, split=split, out=out)
     loader = split_loader(run, split)
     cal_loader = None
     if temperature_scaling or conformal is not None:
@@ -350,6 +354,9 @@ def evaluate_run(
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as text for a terminal: headline numbers, then per-class metrics and conformal sets."""
+    if "metrics" in report and "accuracy" not in report:  # a task's own metrics (task_eval)
+        rows = [f"{k}: {v:.6g}" if isinstance(v, float) else f"{k}: {v}" for k, v in report["metrics"].items()]
+        return f"Evaluation ({safe_text(report.get('split', 'test'), 40)}, task {safe_text(report['task'].get('name'), 40)})\n" + "\n".join(rows)
     from io import StringIO
 
     from rich.console import Console

@@ -138,7 +138,10 @@ def predict_series(
     names, x = load_series_inputs(inputs, loaded.preprocessing, on_skip=skip)
     model = loaded.model.eval()
     dev = next(iter(model.parameters()), torch.empty(0)).device
-    outs = torch.cat([model(x[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(x), batch_size)])
+    if hasattr(task, "forecast"):  # forecasts in the series' units (the task scales each window)
+        outs = torch.cat([task.forecast(model, x[i : i + batch_size].to(dev))[0].flatten(1).cpu() for i in range(0, len(x), batch_size)])
+    else:
+        outs = torch.cat([model(x[i : i + batch_size].to(dev)).float().cpu() for i in range(0, len(x), batch_size)])
     if task.name == "classification":
         rows = task.present(outs, class_names=loaded.class_names, top_k=top_k)
         for row in rows:  # the image predict's row format, so write_predictions takes both
