@@ -89,3 +89,20 @@ def test_spectral_residual_against_numpy() -> None:
     spike[40] += 4
     s = spectral_residual(torch.tensor(spike[None]))[0].numpy()
     assert int(np.argmax(s)) == 40  # the saliency map peaks at the spike
+
+
+def test_spectral_residual_finds_spikes_at_the_last_step() -> None:
+    """The online setting: each step scored by the window that ends at it (Ren et al. 2019, Sec. 3.2)."""
+    from sklearn.metrics import roc_auc_score
+
+    from cnnkit.data.sources.anomaly_csv import anomaly_windows
+    from cnnkit.models.srcnn import sr_scores
+
+    rng = np.random.default_rng(0)
+    s = np.sin(np.arange(2000) / 5) + 0.1 * rng.normal(size=2000)
+    labels = np.zeros(2000, dtype=np.float32)
+    idx = rng.choice(np.arange(100, 2000), 20, replace=False)
+    s[idx] += rng.choice([-2.0, 2.0], 20)
+    labels[idx] = 1
+    x, y = anomaly_windows(s, labels, 64)
+    assert roc_auc_score(y[:, -1], sr_scores(torch.tensor(x))[:, -1].numpy()) > 0.95

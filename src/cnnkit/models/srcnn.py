@@ -17,15 +17,19 @@ def spectral_residual(x: torch.Tensor, *, q: int = 3, extend: int = 5) -> torch.
     """The saliency map of Ren et al. (2019), Eq. 1-5, of windows ``x`` ``(B, L)``.
 
     ``A = |FFT(x)|``, ``L = log A``, ``R = L - h_q * L`` (an average filter of size ``q``), ``S =
-    |IFFT(exp(R + iP))|``. Before the transform the window is extended by ``extend`` estimated points
-    (Sec. 3.2: the mean gradient of the last points times ``m``, added to the point m steps before the end),
-    so the last real point is not at the edge; the extension is dropped from the result.
+    |IFFT(exp(R + iP))|``. Before the transform the window is extended by ``extend`` copies of an estimated
+    next point (Sec. 3.2, Eq. 5, as the authors' code computes it), so the last real point is not at the
+    edge; the extension is dropped from the result.
     """
     b, n = x.shape
-    if extend:
-        m = min(5, n - 1)
-        grads = (x[:, -1:] - x[:, -m - 1 : -1]) / torch.arange(m, 0, -1, dtype=x.dtype, device=x.device)
-        est = x[:, -m - 1 : -m] + grads.mean(dim=1, keepdim=True) * m
+    if extend and n > 3:
+        # The estimate of the authors' code (microsoft/anomalydetector, extend_series): from the m + 1 points
+        # before the last one, x_{n-m} + sum_i (x_{n-1} - x_{n-1-i}) / i; the last point itself is left out,
+        # or a spike there would be carried into the extension and stop looking like a spike.
+        m = min(5, n - 2)
+        vals = x[:, -m - 2 : -1]  # (B, m + 1): x_{n-m-1} .. x_{n-1}
+        slopes = (vals[:, -1:] - vals[:, :-1]) / torch.arange(m, 0, -1, dtype=x.dtype, device=x.device)
+        est = vals[:, 1:2] + slopes.sum(dim=1, keepdim=True)
         x = torch.cat([x, est.expand(b, extend)], dim=1)
     f = torch.fft.fft(x.double(), dim=-1)
     amp = f.abs().clamp_min(1e-8)
