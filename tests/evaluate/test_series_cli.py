@@ -76,3 +76,14 @@ def test_integrated_gradients_are_complete(run: Path) -> None:
 def test_export_onnx(run: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     assert main(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 0
+
+
+def test_a_lying_header_stops_train_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_problem(tmp_path / "ucr")
+    p = root / "Toy_TRAIN.ts"
+    p.write_text(p.read_text().replace("@seriesLength 30", "@seriesLength 31"))
+    code = main(["train", "--out", str(tmp_path / "run"), "--set", "data.name=ucr", "--set", f"data.root={root}",
+                 "--set", "data.dataset=Toy", "--set", "model.name=fcn1d"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Toy_TRAIN.ts" in err[0] and "@seriesLength 31" in err[0]
+    assert not (tmp_path / "run").exists()

@@ -128,4 +128,5 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
 DATASETS.add("series-anomaly", DatasetSpec(
     "series-anomaly", "windows of a labelled series (value, is_anomaly CSV; aeon's KDD-TSAD_135), for task: anomaly",
     kind="series", build=_build, options=AnomalyOptions, has_test_split=True,
+    bundled="aeon" if aeon_data_dir() is not None else None,
 ))

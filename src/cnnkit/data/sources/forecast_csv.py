@@ -164,4 +164,5 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
 DATASETS.add("series-forecast", DatasetSpec(
     "series-forecast", "windows of a long series from a CSV column (aeon's Airline etc.), for task: forecasting",
     kind="series", build=_build, options=ForecastOptions, has_test_split=True,
+    bundled="aeon" if aeon_data_dir() is not None else None,
 ))

@@ -149,5 +149,7 @@ DATASETS.add(
         build=_build,
         options=UcrOptions,
         has_test_split=True,
+        # `cnnkit datasets` lists it as present when aeon is installed (its wheel ships a few problems).
+        bundled="aeon" if aeon_data_dir() is not None else None,
     ),
 )
