@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cnnkit.cli import main
 
@@ -87,3 +88,20 @@ def test_a_lying_header_stops_train_with_one_line(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "Toy_TRAIN.ts" in err[0] and "@seriesLength 31" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_is_exact_with_series_augmentation(tmp_path: Path) -> None:
+    """2 epochs + resume to 4 gives the weights of 4 epochs straight: batches and their augmentation are
+    functions of (seed, epoch, step)."""
+    from safetensors.torch import load_file
+
+    root = write_problem(tmp_path / "ucr", unequal=True)
+    sets = [f"data.root={root}", "data.name=ucr", "data.dataset=Toy", "model.name=tcn", "model.num_channels=[4,4]",
+            "model.kernel_size=3", "model.p=0.1", "schedule.name=none", "data.series_augment.jitter=0.05",
+            "data.series_augment.time_warp=0.1", *FAST]
+    args = sum((["--set", s] for s in sets), [])
+    assert main(["train", "--out", str(tmp_path / "a"), *args, "--set", "train.epochs=4"]) == 0
+    assert main(["train", "--out", str(tmp_path / "b"), *args, "--set", "train.epochs=2"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b"), "--set", "train.epochs=4"]) == 0
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
