@@ -30,7 +30,7 @@ def test_forecasting_cli(tmp_path: Path, capsys) -> None:
     assert summary["test_rmse"] > 0 and "test_interval_coverage" in summary
     assert main(["evaluate", str(out)]) == 0
     assert json.loads((out / "eval-test" / "report.json").read_text())["metrics"]["rmse"] == pytest.approx(summary["test_rmse"], rel=1e-4)
-    np.save(tmp_path / "hist.npy", vals[-16:])
+    np.save(tmp_path / "hist.npy", vals[-40:])  # longer than the context: its last 16 steps are used
     capsys.readouterr()
     assert main(["predict", str(out), str(tmp_path / "hist.npy"), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -95,10 +95,12 @@ def read_series_file(path: str | Path, channels: int) -> list[tuple[str, np.ndar
 
 
 def load_series_inputs(
-    inputs: list[str | Path], preprocessing: dict[str, Any], on_skip: Callable[[str, str], None] | None = None
+    inputs: list[str | Path], preprocessing: dict[str, Any], on_skip: Callable[[str, str], None] | None = None,
+    *, last: int | None = None,
 ) -> tuple[list[str], torch.Tensor]:
     """All series of ``inputs`` as one model-ready batch (padded to the longest, at least the training
-    length); unreadable files are reported to ``on_skip`` and left out."""
+    length); unreadable files are reported to ``on_skip`` and left out. ``last``: keep only each series'
+    last ``last`` steps (a forecaster's context window)."""
     channels = int((preprocessing.get("input_shape") or [1])[0])
     names, cases = [], []
     for item in inputs:
@@ -107,7 +109,7 @@ def load_series_inputs(
                 if case.ndim == 2 and case.shape[0] != channels:
                     raise DataError(f"{name}: {case.shape[0]} channels but the model reads {channels}")
                 names.append(name)
-                cases.append(case)
+                cases.append(case[:, -last:] if last else case)
         except CnnkitError as exc:
             if on_skip is None:
                 raise
@@ -135,7 +137,9 @@ def predict_series(
         if on_skip is not None:
             on_skip(name, error)
 
-    names, x = load_series_inputs(inputs, loaded.preprocessing, on_skip=skip)
+    # A forecaster sees the last `context` steps of each history, as in training.
+    context = int((loaded.preprocessing.get("input_shape") or [1, 0])[-1]) if hasattr(task, "forecast") else None
+    names, x = load_series_inputs(inputs, loaded.preprocessing, on_skip=skip, last=context or None)
     model = loaded.model.eval()
     dev = next(iter(model.parameters()), torch.empty(0)).device
     if hasattr(task, "forecast"):  # forecasts in the series' units (the task scales each window)
