@@ -32,6 +32,9 @@ from PIL import Image
 
 from ..data import apply_preprocessing, load_npy, read_image
 from ..errors import CnnkitError, DataError
+from ..runs import load_model
+from ..runtime import resolve_device
+from .series_predict import is_series_run, predict_series
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -282,8 +285,6 @@ def predict(
     Raises:
         CnnkitError: bad arguments, or no input could be read (the message names the first failure).
     """
-    from ..runs import load_model
-    from ..runtime import resolve_device
 
     if top_k < 1:
         raise CnnkitError(f"Expected top_k >= 1. Received: top_k={top_k}")
@@ -294,8 +295,6 @@ def predict(
     if not inputs:
         raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
-    from .series_predict import is_series_run, predict_series
-
     if is_series_run(loaded.info):  # .ts / .npy / .csv series; rows as the task presents them
         results = predict_series(loaded, inputs, top_k=top_k, batch_size=batch_size, on_skip=on_skip)
         if output is not None:

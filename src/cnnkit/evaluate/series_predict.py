@@ -24,6 +24,7 @@ from ..data.series_build import prepare_series
 from ..data.sources.arrays import load_npy
 from ..data.sources.ts_format import read_ts
 from ..errors import CnnkitError, DataError
+from ..tasks import create_task
 
 __all__ = ["SERIES_SUFFIXES", "is_series_run", "load_series_inputs", "read_series_file", "predict_series"]
 
@@ -126,8 +127,6 @@ def predict_series(
     on_skip: Callable[[str, str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Results of a series run's model for ``inputs``, one row per series (see the module docstring)."""
-    from ..tasks import create_task
-
     record = loaded.info.get("task") or {"name": "classification"}
     task = create_task(str(record.get("name", "classification")), **{k: v for k, v in record.items() if k != "name"})
     results: list[dict[str, Any]] = []

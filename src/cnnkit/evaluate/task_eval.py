@@ -9,6 +9,9 @@ from typing import Any
 
 import torch
 
+from ..runs import atomic_write_text, split_loader
+from ..tasks import create_task
+
 __all__ = ["evaluate_task_run", "task_of"]
 
 
@@ -19,9 +22,6 @@ def task_of(info: dict[str, Any]) -> dict[str, Any]:
 
 @torch.no_grad()
 def evaluate_task_run(run_dir: str | Path, loaded: Any, run: Any, *, split: str, out: str | Path | None) -> dict[str, Any]:
-    from ..runs import split_loader
-    from ..tasks import create_task
-
     record = task_of(loaded.info)
     task = create_task(str(record["name"]), **{k: v for k, v in record.items() if k != "name"})
     model = loaded.model.eval()
@@ -32,5 +32,5 @@ def evaluate_task_run(run_dir: str | Path, loaded: Any, run: Any, *, split: str,
               "data": run.cfg.data.name}
     folder = Path(out) if out is not None else Path(run_dir) / f"eval-{split}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    atomic_write_text(folder / "report.json", json.dumps(report, indent=2))
     return report

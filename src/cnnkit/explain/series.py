@@ -10,6 +10,7 @@ sum over all steps equals ``logit(x) - logit(baseline)``, the completeness axiom
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from torch import nn
 
 from .._text import safe_text
 from ..errors import CnnkitError, did_you_mean
+from ..evaluate.series_predict import load_series_inputs
 from ..layers.masked_pool import padding_mask
 from ..plots._figure import new_figure, save_figure
 
@@ -108,10 +110,6 @@ def plot_series_attribution(
 
 def explain_series_run(loaded: Any, inputs: list[str | Path], *, method: str, target: int | None, out: str | Path) -> list[Path]:
     """``explain`` for a series run: one PNG per input series in ``out``, plus ``attributions.json``."""
-    import json
-
-    from ..evaluate.series_predict import load_series_inputs
-
     names, x = load_series_inputs(inputs, loaded.preprocessing)
     attr, tgt, prob = attribute_series(loaded.model, x, method, target=target)
     out = Path(out)

@@ -8,6 +8,7 @@ and ``checkpoints/``. Under torchrun every rank calls it; only rank 0 writes and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import torch
 
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
+from ..data import build_data
 from ..errors import CnnkitError
 from ..models import build_model, model_config_for_json
 from ..models.build import accepted_data_kwargs
@@ -34,7 +36,7 @@ from ..runs import (
     read_json,
     save_model,
 )
-from ..runtime import resolve_device, setup_runtime
+from ..runtime import resolve_device, runtime_settings
 from . import checkpoint as ckpt
 from .distributed import DistInfo, broadcast_str, init_distributed, run_on_main, shutdown_distributed
 from .progress import Progress
@@ -189,7 +191,6 @@ def _build_model_and_data(
 ) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
     # spec_root: on --resume the config comes from the run folder, which may have been received: a spec path
     # in it may only name a file inside that folder.
-    from ..data import build_data
 
     spec = cfg.model.as_dict()
     torch.manual_seed(cfg.seed)
@@ -272,8 +273,10 @@ def fit(
     device = resolve_device(tc.device, local_rank)
     dist = init_distributed(device.type)
     comm = device if device.type == "cuda" else torch.device("cpu")  # gloo collectives take CPU tensors
+    # The caller's torch settings (threads, determinism) come back when fit returns or raises.
+    runtime = contextlib.ExitStack()
     try:
-        setup_runtime(threads=tc.threads, deterministic=tc.deterministic, device=device)
+        runtime.enter_context(runtime_settings(threads=tc.threads, deterministic=tc.deterministic, device=device))
         progress = Progress(enabled=dist.is_main and not quiet)
         if run_dir is None:
             check_run_dir(out, overwrite=overwrite)
@@ -314,6 +317,8 @@ def fit(
     except BaseException:
         shutdown_distributed(dist, together=False)
         raise
+    finally:
+        runtime.close()
     shutdown_distributed(dist)
     return summary
 
