@@ -104,7 +104,7 @@ def series_bundle(
     x_te = prepare_series(xs_te, pre, length=te_len, source=f"{name} (test)")
     train_idx, val_idx = _val_split(y_tr, cfg)
     yt = torch.from_numpy(y_tr)
-    common = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
+    common: dict[str, Any] = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
     aug = SeriesAugment(augment) if augment is not None else None
     tr_idx = torch.as_tensor(train_idx, dtype=torch.long)
     loader = TensorLoader(

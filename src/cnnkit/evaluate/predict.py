@@ -296,10 +296,10 @@ def predict(
         raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
     if is_series_run(loaded.info):  # .ts / .npy / .csv series; rows as the task presents them
-        results = predict_series(loaded, inputs, top_k=top_k, batch_size=batch_size, on_skip=on_skip)
+        rows = predict_series(loaded, inputs, top_k=top_k, batch_size=batch_size, on_skip=on_skip)
         if output is not None:
-            write_predictions(results, output)
-        return results
+            write_predictions(rows, output)
+        return rows
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
     model = loaded.model.eval()

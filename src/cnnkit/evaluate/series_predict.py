@@ -42,11 +42,12 @@ def _csv_rows(path: Path) -> list[np.ndarray]:
         raise DataError(f"{path} is not UTF-8 text") from None
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-    rows = []
+    rows: list[np.ndarray] = []
     for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
         if not row or all(not c.strip() for c in row):
             continue
-        vals = []
+        vals: list[float] = []
+        header = False
         for cell in row:
             cell = cell.strip()
             if cell in ("", "?"):
@@ -56,10 +57,10 @@ def _csv_rows(path: Path) -> list[np.ndarray]:
                 vals.append(float(cell))
             except ValueError:
                 if not rows and lineno == 1:  # a header row
-                    vals = None
+                    header = True
                     break
                 raise DataError(f"{path}:{lineno}: {cell[:40]!r} is not a number") from None
-        if vals is not None:
+        if not header:
             rows.append(np.asarray(vals, dtype=np.float64)[None, :])
     if not rows:
         raise DataError(f"{path} holds no series (one per row)")

@@ -106,7 +106,7 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
     y_tr = np.maximum(y_tr, injected)
     x_te, y_te = anomaly_windows(s_te, l_te, w)
     n_val = int(len(x_tr) * cfg.val_fraction)
-    common = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
+    common: dict[str, Any] = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
 
     def t(a: np.ndarray, x: bool) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float32))[:, None] if x else torch.from_numpy(a.astype(np.float32))

@@ -141,7 +141,7 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
     te = starts(test_begin, t)
     if not len(tr) or not len(te):
         raise DataError(f"{path}: no {'training' if not len(tr) else 'test'} window fits; lower data.context or data.horizon")
-    common = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
+    common: dict[str, Any] = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
     x, y = forecast_windows(values, tr, o.context, o.horizon)
     train = TensorLoader(x, y, batch_size=cfg.batch_size, shuffle=True, rank=rank, world_size=world_size, **common)
     val = None
