@@ -49,7 +49,7 @@ class InceptionTime(SeriesClassifier):
     """One InceptionTime network (Fawaz et al. 2020, Fig. 1 and Sec. 3): ``depth`` inception modules with
     a residual connection (1x1 conv + batch norm on the shortcut) around every three, global average
     pooling and a softmax layer. The paper's InceptionTime is an ensemble of five such networks from
-    different random initializations; ``benchmarks/timeseries.py`` averages them.
+    different random initializations; cnnkit builds (and the benchmark reports) single networks.
 
     Args:
         num_classes, in_channels, seq_len: as for :class:`~cnnkit.models.fcn1d.FCN1d`.
@@ -67,7 +67,7 @@ class InceptionTime(SeriesClassifier):
         classification", Data Mining and Knowledge Discovery 34, 2020, Sec. 3, Fig. 1-2.
 
     Deviations:
-        A single network (the ensemble is built outside the model). Padding as for FCN1d.
+        A single network: the paper's ensemble of five is not built. Padding as for FCN1d.
     """
 
     def __init__(
