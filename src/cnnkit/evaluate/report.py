@@ -25,10 +25,11 @@ from ..errors import CnnkitError
 from ..plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid, plot_reliability
 from ..runs import atomic_write_text, load_model, load_run_data, split_batches, split_loader
 from ..runtime import resolve_device
+from ..tasks import create_task
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
-from .task_eval import evaluate_task_run, task_of
+from .task_eval import task_of
 from .tta import TTA_MODES, tta_log_probs
 
 __all__ = ["collect_outputs", "evaluate_model", "evaluate_run", "format_report"]
@@ -319,6 +320,11 @@ def evaluate_run(
         _cp._check_score(score)
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
+    from .tasks import evaluate_task_run, run_task, uses_task_path
+
+    if uses_task_path(loaded.info):  # multi-label, regression, text, ...: the task's own metrics
+        task = run_task(loaded.info) or create_task("classification")
+        return evaluate_task_run(run_dir, loaded, task, split=split, data=data, out=out)
     run = load_run_data(run_dir, loaded, data=data)
     if task_of(loaded.info)["name"] != "classification":  # forecasting, anomaly, ...: the task's own metrics
         return evaluate_task_run(run_dir, loaded, run, split=split, out=out)
@@ -360,6 +366,10 @@ def format_report(report: dict[str, Any]) -> str:
     if "metrics" in report and "accuracy" not in report:  # a task's own metrics (task_eval)
         rows = [f"{k}: {v:.6g}" if isinstance(v, float) else f"{k}: {v}" for k, v in report["metrics"].items()]
         return f"Evaluation ({safe_text(report.get('split', 'test'), 40)}, task {safe_text(report['task'].get('name'), 40)})\n" + "\n".join(rows)
+    if report.get("report") == "task":
+        from .tasks import format_task_report
+
+        return format_task_report(report)
 
 
     # Class names and paths come from a run folder that may be someone else's: every string from the

@@ -8,13 +8,17 @@ from __future__ import annotations
 # Zoo modules: imported for their @register_model side effect.
 from . import airbench as airbench
 from . import alexnet as alexnet
+from . import alphazero as alphazero
+from . import blondie24 as blondie24
 from . import c3d as c3d
+from . import charcnn as charcnn
 from . import dcgan as dcgan
 from . import dqn as dqn
 from . import fcn1d as fcn1d
 from . import googlenet as googlenet
 from . import inception_time as inception_time
 from . import lenet as lenet
+from . import minatar_dqn as minatar_dqn
 from . import mnist1d_cnn as mnist1d_cnn
 from . import mobilenet as mobilenet
 from . import nin as nin

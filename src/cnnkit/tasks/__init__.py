@@ -8,5 +8,11 @@ from .base import create_task as create_task
 from .base import register_task as register_task
 from .classification import Classification as Classification
 from .forecasting import Forecasting as Forecasting
+from .interactive import RUNNER_TASKS as RUNNER_TASKS
+from .multilabel import MultiLabel as MultiLabel
+from .regression import Regression as Regression
 
-__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification"]
+__all__ = [
+    "TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "MultiLabel", "Regression",
+    "RUNNER_TASKS",
+]
