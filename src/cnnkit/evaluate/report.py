@@ -363,9 +363,6 @@ def evaluate_run(
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as text for a terminal: headline numbers, then per-class metrics and conformal sets."""
-    if "metrics" in report and "accuracy" not in report:  # a task's own metrics (task_eval)
-        rows = [f"{k}: {v:.6g}" if isinstance(v, float) else f"{k}: {v}" for k, v in report["metrics"].items()]
-        return f"Evaluation ({safe_text(report.get('split', 'test'), 40)}, task {safe_text(report['task'].get('name'), 40)})\n" + "\n".join(rows)
     if report.get("report") == "task":
         from .tasks import format_task_report
 
