@@ -29,7 +29,6 @@ from ..tasks import create_task
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
-from .task_eval import task_of
 from .tta import TTA_MODES, tta_log_probs
 
 __all__ = ["collect_outputs", "evaluate_model", "evaluate_run", "format_report"]
@@ -326,8 +325,6 @@ def evaluate_run(
         task = run_task(loaded.info) or create_task("classification")
         return evaluate_task_run(run_dir, loaded, task, split=split, data=data, out=out)
     run = load_run_data(run_dir, loaded, data=data)
-    if task_of(loaded.info)["name"] != "classification":  # forecasting, anomaly, ...: the task's own metrics
-        return evaluate_task_run(run_dir, loaded, run, split=split, out=out)
     loader = split_loader(run, split)
     cal_loader = None
     if temperature_scaling or conformal is not None:
