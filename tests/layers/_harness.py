@@ -73,6 +73,8 @@ CASES: list[Case] = [
     Case("channel_max_pool2d", lambda: L.ChannelMaxPool2d(2), _randn(2, 6, 4, 5), (2, 2, 4, 5), ("out_channels=2",),
          [(lambda: L.ChannelMaxPool2d(0), r"Received: out_channels=0"),
           (lambda: L.ChannelMaxPool2d(4)(torch.randn(1, 6, 2, 2)), r"C divisible by out_channels=4")]),
+    Case("masked_global_avg_pool1d", L.MaskedGlobalAvgPool1d, _randn(2, 3, 7), (2, 3), ("padding=nan",),
+         [(lambda: L.MaskedGlobalAvgPool1d()(torch.randn(3, 4)), r"Expected input of shape \(B, C, L\)")]),
     Case("global_avg_pool2d", L.GlobalAvgPool2d, _randn(2, 3, 4, 5), (2, 3), ("(B, C)",),
          [(lambda: L.GlobalAvgPool2d()(torch.randn(3, 4)), r"Expected a \(B, C, H, W\) input")]),
     Case("global_max_pool2d", L.GlobalMaxPool2d, _randn(2, 3, 4, 5), (2, 3), ("(B, C)",),

@@ -52,6 +52,11 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "unet": ({"base_width": 2, "depth": 2, "padding": "same"}, (1, 32, 32), torch.float32),
     "dcgan_generator": ({"base_width": 2}, (100, 1, 1), torch.float32),
     "airbench_fmnist": ({}, (1, 28, 28), torch.float32),
+    "mnist1d_cnn": ({"channels": 4}, (1, 40), torch.float32),
+    "srcnn": ({"window": 12}, (1, 12), torch.float32),
+    "fcn1d": ({"num_classes": 3, "in_channels": 2}, (2, 24), torch.float32),
+    "resnet1d": ({"num_classes": 3, "in_channels": 2}, (2, 24), torch.float32),
+    "inception_time": ({"num_classes": 3, "in_channels": 2, "depth": 3, "filters": 4, "kernel_size": 8}, (2, 24), torch.float32),
 }
 
 REQUIRED_META = ("paper", "year", "input_size", "num_params", "task")

@@ -25,10 +25,16 @@ from .preprocess import apply_preprocessing as apply_preprocessing
 from .preprocess import prepare_images as prepare_images
 from .preprocess import resolve_fit as resolve_fit
 
+# Series sources build on build.py's DataBundle (which imports .sources), so they register here, after it.
+from .sources import anomaly_csv as _anomaly_csv  # noqa: F401
+from .sources import forecast_csv as _forecast_csv  # noqa: F401
+
 # The source modules register their datasets when imported (here, for these names).
 from .sources import load_npy as load_npy
 from .sources import read_idx as read_idx
 from .sources import read_image as read_image
+from .sources import series_sources as _series_sources  # noqa: F401
+from .sources import ucr as _ucr  # noqa: F401
 from .splits import kfold_indices as kfold_indices
 from .splits import split_indices as split_indices
 from .splits import subset_indices as subset_indices

@@ -14,6 +14,7 @@ from torch import nn
 from ..errors import CnnkitError, did_you_mean
 from ..evaluate.clip_inputs import is_clip_run, load_clip_inputs
 from ..evaluate.predict import load_inputs
+from ..evaluate.series_predict import is_series_run
 from ..models import model_info
 from ..plots import plot_feature_maps, plot_filters, plot_overlay
 from ..runs import load_model
@@ -21,6 +22,7 @@ from ..runtime import resolve_device
 from .attribution import ATTRIBUTION_METHODS, SIGNED_METHODS, _targets, attribute, last_conv_layer
 from .clip import explain_clips
 from .maps import feature_maps, filter_images, first_conv_layer
+from .series import explain_series_run
 
 __all__ = ["METHODS", "Explanation", "explain_model", "explain", "default_gradcam_layer"]
 
@@ -170,6 +172,8 @@ def explain(
     if out is None:
         raise CnnkitError("explain needs an output folder (--out DIR)")
     loaded = load_model(run_dir, device=resolve_device(device))
+    if is_series_run(loaded.info):  # which time steps mattered (saliency / integrated gradients / occlusion)
+        return explain_series_run(loaded, inputs, method=method, target=target, out=out)
     if loaded.info.get("kind") == "text":  # token attributions (cnnkit.explain.text)
         return _explain_text_run(loaded, inputs, texts, method=method, target=target, out=out, report=report)
     if texts:

@@ -33,6 +33,8 @@ from .global_pool import GlobalMaxPool2d as GlobalMaxPool2d
 from .locally_connected import LocallyConnected1d as LocallyConnected1d
 from .locally_connected import LocallyConnected2d as LocallyConnected2d
 from .losses import LOSSES as LOSSES
+from .masked_pool import MaskedGlobalAvgPool1d as MaskedGlobalAvgPool1d
+from .masked_pool import masked_global_avg_pool1d as masked_global_avg_pool1d
 from .norm import GlobalResponseNorm as GlobalResponseNorm
 from .penalties import elastic_net_penalty as elastic_net_penalty
 from .penalties import l1_penalty as l1_penalty
@@ -48,7 +50,7 @@ from .unpool import Unpool2d as Unpool2d
 
 __all__ = [
     "LAYERS", "LOSSES", "AbsTanh", "AttentionPool", "BlurPool2d", "ChannelMaxPool2d", "DepthwiseSeparableConv1d",
-    "DepthwiseSeparableConv2d", "DropConnectConv2d", "DropConnectLinear", "GlobalAvgPool2d", "GlobalMaxPool2d",
+    "DepthwiseSeparableConv2d", "DropConnectConv2d", "DropConnectLinear", "GlobalAvgPool2d", "GlobalMaxPool2d", "MaskedGlobalAvgPool1d", "masked_global_avg_pool1d",
     "GlobalResponseNorm", "LocallyConnected1d", "LocallyConnected2d", "LpPool2d", "MaxBlurPool2d", "MaxNorm",
     "MixedPool2d", "MultiDilationConv2d", "RoIPool", "ScaledTanh", "SoftmaxPool2d", "SpatialPyramidPool2d",
     "StochasticPool2d", "Unpool2d", "UpsampleConv2d", "apply_max_norm", "conv_output_size",

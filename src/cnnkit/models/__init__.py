@@ -15,13 +15,17 @@ from . import charcnn as charcnn
 from . import cnn_lstm as cnn_lstm
 from . import dcgan as dcgan
 from . import dqn as dqn
+from . import fcn1d as fcn1d
 from . import googlenet as googlenet
+from . import inception_time as inception_time
 from . import lenet as lenet
 from . import minatar_dqn as minatar_dqn
+from . import mnist1d_cnn as mnist1d_cnn
 from . import mobilenet as mobilenet
 from . import nin as nin
 from . import resnet as resnet
 from . import single_frame as single_frame
+from . import srcnn as srcnn
 from . import tcn as tcn
 from . import tdnn as tdnn
 from . import textcnn as textcnn

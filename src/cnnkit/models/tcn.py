@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
 from ..errors import ConfigError
+from ..layers.masked_pool import nan_padding, padding_mask, zero_padding
 from ._common import FeatureHeadModel
 from ._registry import register_model
 
@@ -109,10 +110,15 @@ class TCN(FeatureHeadModel):
         self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(x)
+        # NaN steps at the end are padding (cnnkit.data.series): zeros in, NaN out. Causal convolutions
+        # never look ahead, so padding after a series' end cannot change its real steps.
+        x, mask = zero_padding(x)
+        return nan_padding(self.blocks(x), mask)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x[:, :, -1])  # the last step has seen the whole (causal) sequence
+        # The last real step has seen the whole (causal) sequence.
+        last = (padding_mask(x).sum(dim=1) - 1).clamp_min(0)
+        return self.fc(x.gather(2, last[:, None, None].expand(-1, x.shape[1], 1))[:, :, 0])
 
 
 @register_model(
@@ -131,6 +137,7 @@ def tcn(
     kernel_size: int = 7,
     p: float = 0.05,
     weight_norm: bool = True,
+    seq_len: int = 784,
 ) -> TCN:
     """The sequential-MNIST TCN (8 levels x 25 channels, k = 7). See :class:`TCN`."""
     return TCN(
@@ -140,4 +147,5 @@ def tcn(
         kernel_size=kernel_size,
         p=p,
         weight_norm=weight_norm,
+        seq_len=seq_len,
     )

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..layers.masked_pool import nan_padding, padding_mask, zero_padding
 from ._common import FeatureHeadModel
 from ._registry import register_model
 
@@ -73,8 +74,16 @@ class TDNN(FeatureHeadModel):
         self.input_shape = (in_channels, num_frames)
         self.num_classes = num_classes
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        # NaN steps at the end are padding (cnnkit.data.series): an output frame is real when its whole
+        # window (sum(kernel_sizes) - 1 frames) lies on real input frames.
+        x, mask = zero_padding(x)
+        out = self.features(x)
+        return nan_padding(out, mask[:, :, x.shape[-1] - out.shape[-1]:])
+
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return x.sum(dim=-1)  # integrate each row over time
+        real = padding_mask(x)[:, None, :]
+        return torch.where(real, x, 0.0).sum(dim=-1)  # integrate each row over its real frames
 
 
 @register_model(
@@ -85,6 +94,8 @@ class TDNN(FeatureHeadModel):
     task="sequence",
     gradcam_layer="features.2",
 )
-def tdnn(*, num_classes: int = 3, in_channels: int = 16, hidden_channels: int = 8) -> TDNN:
-    """The /b/-/d/-/g/ TDNN (16 coefficients x 15 frames -> 8 -> 3, summed over time). See :class:`TDNN`."""
-    return TDNN(num_classes=num_classes, in_channels=in_channels, hidden_channels=hidden_channels)
+def tdnn(*, num_classes: int = 3, in_channels: int = 16, hidden_channels: int = 8, seq_len: int = 15) -> TDNN:
+    """The /b/-/d/-/g/ TDNN (16 coefficients x 15 frames -> 8 -> 3, summed over time). See :class:`TDNN`.
+
+    ``seq_len`` (frames, recorded as ``num_frames``) lets the data set it; any length >= 7 works."""
+    return TDNN(num_classes=num_classes, in_channels=in_channels, hidden_channels=hidden_channels, num_frames=seq_len)

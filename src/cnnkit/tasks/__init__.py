@@ -1,11 +1,13 @@
 """Tasks: how a batch becomes a loss, metrics and predictions (see :mod:`cnnkit.tasks.base`)."""
 
+from .anomaly import Anomaly as Anomaly
 from .base import TASKS as TASKS
 from .base import StepOutput as StepOutput
 from .base import Task as Task
 from .base import create_task as create_task
 from .base import register_task as register_task
 from .classification import Classification as Classification
+from .forecasting import Forecasting as Forecasting
 from .interactive import RUNNER_TASKS as RUNNER_TASKS
 from .multilabel import MultiLabel as MultiLabel
 from .regression import Regression as Regression

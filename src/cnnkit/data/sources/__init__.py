@@ -7,6 +7,7 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.folder`: PNG/JPEG files, one sub-folder per class: ``image-folder``;
 - :mod:`.arrays`: ``.npz`` files: ``npz`` (and ``.npy`` files for ``predict``);
 - :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``;
+- :mod:`.ucr`: UCR/UEA ``.ts`` files (:mod:`.ts_format`): ``ucr``; :mod:`.series_sources`: ``series-npz``, ``mnist1d``.
 - :mod:`.image_targets`: images with several labels or real values: ``image-csv`` (and ``npz`` targets);
 - :mod:`.text`: UTF-8 texts: ``text-csv``, ``text-folder``;
 - :mod:`.moving_mnist`: generated Moving-MNIST clips: ``moving-mnist``;
@@ -29,8 +30,9 @@ from .folder import scan_image_folder as scan_image_folder
 from .folder import split_files as split_files
 from .idx import IDX_FILES as IDX_FILES
 from .idx import read_idx as read_idx
+from .ts_format import read_ts as read_ts
 
 __all__ = [
     "CIFAR10_CLASSES", "FolderIndex", "IDX_FILES", "ImageFileDataset", "images_to_uint8_nchw", "load_npy",
-    "read_cifar_records", "read_idx", "read_image", "scan_image_folder", "split_files",
+    "read_cifar_records", "read_idx", "read_image", "read_ts", "scan_image_folder", "split_files",
 ]
