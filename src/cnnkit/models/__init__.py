@@ -9,8 +9,10 @@ from __future__ import annotations
 from . import airbench as airbench
 from . import alexnet as alexnet
 from . import c3d as c3d
+from . import convnextv2 as convnextv2
 from . import dcgan as dcgan
 from . import dqn as dqn
+from . import fcmae as fcmae
 from . import googlenet as googlenet
 from . import lenet as lenet
 from . import mobilenet as mobilenet
