@@ -33,7 +33,7 @@ CONVNEXTV2_CONFIGS: dict[str, dict[str, tuple[int, ...] | int]] = {
     "pico": {"depths": (2, 2, 6, 2), "dims": (64, 128, 256, 512), "stem_stride": 4},
     "nano": {"depths": (2, 2, 8, 2), "dims": (80, 160, 320, 640), "stem_stride": 4},
     "tiny": {"depths": (3, 3, 9, 3), "dims": (96, 192, 384, 768), "stem_stride": 4},
-    "fmnist": {"depths": (2, 4), "dims": (48, 96), "stem_stride": 2},
+    "fmnist": {"depths": (2, 2), "dims": (32, 64), "stem_stride": 2},
 }
 
 _EPS = 1e-6  # ConvNeXt's LayerNorm epsilon
@@ -226,7 +226,7 @@ def convnextv2_atto(*, num_classes: int = 1000, in_channels: int = 3) -> ConvNeX
     num_params=383_098, gradcam_layer="features",
 )
 def convnextv2_fmnist(*, num_classes: int = 10, in_channels: int = 1) -> ConvNeXtV2:
-    """ConvNeXt V2 for 28x28 images: 2x2 stem, depths (2, 4), widths (48, 96); total stride 4 (a 7x7 grid)."""
+    """ConvNeXt V2 for 28x28 images: 2x2 stem, depths (2, 2), widths (32, 64); total stride 4 (a 7x7 grid)."""
     return ConvNeXtV2(
         num_classes=num_classes, in_channels=in_channels, input_size=(28, 28), **CONVNEXTV2_CONFIGS["fmnist"]  # type: ignore[arg-type]
     )

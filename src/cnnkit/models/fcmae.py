@@ -79,7 +79,7 @@ class FCMAE(nn.Module):
 
     def __init__(
         self, *, encoder: str = "fmnist", in_channels: int = 1, input_size: tuple[int, int] = (28, 28),
-        mask_ratio: float = 0.6, decoder_dim: int = 128, decoder_depth: int = 1, mask_seed: int = 0,
+        mask_ratio: float = 0.6, decoder_dim: int = 64, decoder_depth: int = 1, mask_seed: int = 0,
     ) -> None:
         super().__init__()
         check_choice(encoder, "encoder", tuple(CONVNEXTV2_CONFIGS))
@@ -138,7 +138,7 @@ class FCMAE(nn.Module):
 )
 def fcmae(
     *, encoder: str = "fmnist", in_channels: int = 1, input_size: tuple[int, int] | list[int] = (28, 28),
-    mask_ratio: float = 0.6, decoder_dim: int = 128, decoder_depth: int = 1,
+    mask_ratio: float = 0.6, decoder_dim: int = 64, decoder_depth: int = 1,
 ) -> FCMAE:
     """FCMAE pre-training of a ConvNeXt V2 encoder (default: ``convnextv2_fmnist``'s). See :class:`FCMAE`."""
     return FCMAE(
