@@ -12,7 +12,16 @@ from torch import Tensor, nn
 from cnnkit.tasks import Classification, StepOutput
 from cnnkit.train import Trainer
 from cnnkit.train.callbacks import (
-    BestWeights, Callback, Checkpointer, EMAUpdate, MaxNorm, MetricsLogger, ProgressBar, StepGuard, StepHook, TaskHooks,
+    BestWeights,
+    Callback,
+    Checkpointer,
+    EMAUpdate,
+    MaxNorm,
+    MetricsLogger,
+    ProgressBar,
+    StepGuard,
+    StepHook,
+    TaskHooks,
     default_callbacks,
 )
 

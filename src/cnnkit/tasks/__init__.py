@@ -6,6 +6,7 @@ from .base import Task as Task
 from .base import create_task as create_task
 from .base import register_task as register_task
 from .classification import Classification as Classification
+from .gan import GAN as GAN
 from .masked_autoencoder import MaskedAutoencoder as MaskedAutoencoder
 
-__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "MaskedAutoencoder"]
+__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "GAN", "MaskedAutoencoder"]

@@ -11,9 +11,14 @@ __all__ = ["Progress", "format_epoch_line"]
 
 
 def format_epoch_line(row: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}", f"acc {100 * row['train_accuracy']:.2f}%"]
+    # Accuracy only for tasks that report one (a GAN or a masked autoencoder has none).
+    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
+    if row.get("train_accuracy") is not None:
+        parts.append(f"acc {100 * row['train_accuracy']:.2f}%")
     if row.get("val_loss") is not None:
-        parts += [f"val_loss {row['val_loss']:.4f}", f"val_acc {100 * row['val_accuracy']:.2f}%"]
+        parts.append(f"val_loss {row['val_loss']:.4f}")
+        if row.get("val_accuracy") is not None:
+            parts.append(f"val_acc {100 * row['val_accuracy']:.2f}%")
     parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s", f"{row['images_per_second']:.0f} img/s"]
     return "  ".join(parts)
 
