@@ -138,9 +138,13 @@ class FCMAE(nn.Module):
 )
 def fcmae(
     *, encoder: str = "fmnist", in_channels: int = 1, input_size: tuple[int, int] | list[int] = (28, 28),
-    mask_ratio: float = 0.6, decoder_dim: int = 64, decoder_depth: int = 1,
+    mask_ratio: float = 0.6, decoder_dim: int = 64, decoder_depth: int = 1, num_classes: int | None = None,
 ) -> FCMAE:
-    """FCMAE pre-training of a ConvNeXt V2 encoder (default: ``convnextv2_fmnist``'s). See :class:`FCMAE`."""
+    """FCMAE pre-training of a ConvNeXt V2 encoder (default: ``convnextv2_fmnist``'s). See :class:`FCMAE`.
+
+    ``num_classes`` (the data's, which a run records) is accepted and unused: pre-training reads no labels.
+    """
+    del num_classes
     return FCMAE(
         encoder=encoder, in_channels=in_channels, input_size=tuple(input_size),  # type: ignore[arg-type]
         mask_ratio=mask_ratio, decoder_dim=decoder_dim, decoder_depth=decoder_depth,
