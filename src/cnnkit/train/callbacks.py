@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from ..errors import CnnkitError
 from ..runs import json_safe
 from .distributed import all_reduce_sum, run_on_main
 from .regularizers import max_norm_
@@ -206,7 +207,6 @@ class BestWeights(Callback):
             return
         value = row.get(t.monitor)
         if value is None:
-            from ..errors import CnnkitError
 
             raise CnnkitError(
                 f"train.early_stopping.monitor: {t.monitor!r} is not a metric of this run "

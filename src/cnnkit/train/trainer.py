@@ -573,7 +573,7 @@ class Trainer:
                 raise CnnkitError("resume needs a run folder")
             source = self.run_dir / "checkpoints"
         else:
-            source = Path(resume)
+            source = Path(str(resume))
             if (source / "checkpoints").is_dir():
                 source = source / "checkpoints"
         if (source / "COMPLETE").exists() or (source / "state.json").exists():
