@@ -113,6 +113,8 @@ def test_gan_trains_resumes_exactly_and_generates(tmp_path: Path, capsys):
         assert grid.size == (4 * 10 + 2, 4 * 10 + 2)
     assert main(["generate", str(full), "--out", str(tmp_path / "grid.jpg")]) == 2
     assert "expected a .png or .npy" in capsys.readouterr().err
+    assert main(["evaluate", str(full)]) == 2
+    assert "its test metrics are in its summary.json" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

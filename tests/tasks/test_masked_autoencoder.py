@@ -67,6 +67,10 @@ def test_pretrain_then_fine_tune_from_the_command_line(tmp_path: Path, capsys):
     assert summary["task"] == "masked_autoencoder" and summary["test_accuracy"] is None
     # Predicting 0 for every normalised patch costs (n - 1) / n = 15/16 (unbiased variance of 16 values).
     assert summary["test_reconstruction_loss"] == summary["test_loss"] < 0.85
+    from cnnkit.runs import load_model
+
+    assert type(load_model(pre).model).__name__ == "FCMAE"  # the run folder rebuilds (its num_classes is ignored)
+    assert (pre / "plots" / "reconstructions.png").is_file()
     ft = tmp_path / "ft"
     code = main([
         "train", "--set", "model.name=convnextv2_fmnist", "--set", "data.input_size=[8,8]", "--set", "train.epochs=1",
@@ -74,5 +78,8 @@ def test_pretrain_then_fine_tune_from_the_command_line(tmp_path: Path, capsys):
     ])
     out = capsys.readouterr()
     assert code == 0, out.err
-    assert "68 tensors matched" in out.out + out.err
+    from cnnkit.models import create_model
+
+    encoder = [k for k in create_model("convnextv2_fmnist").state_dict() if k.startswith("features.")]
+    assert f"{len(encoder)} tensors matched" in out.out + out.err  # every encoder tensor, none of the head
     assert 0.0 <= json.loads((ft / "summary.json").read_text())["test_accuracy"] <= 1.0

@@ -318,6 +318,13 @@ def evaluate_run(
         _cp._check_score(score)
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
+    task = loaded.info.get("task") if isinstance(loaded.info.get("task"), dict) else {}
+    if task.get("name") in ("gan", "masked_autoencoder"):
+        # These tasks' test figures (FID, reconstruction loss) are measured at the end of training.
+        raise CnnkitError(
+            f"cnnkit evaluate reports classifiers; {safe_text(run_dir, 200)} is a {safe_text(task['name'], 40)} run: its test metrics "
+            "are in its summary.json" + (" (cnnkit generate RUN draws samples)" if task["name"] == "gan" else "")
+        )
     run = load_run_data(run_dir, loaded, data=data)
     loader = split_loader(run, split)
     cal_loader = None
