@@ -115,6 +115,9 @@ def test_gan_trains_resumes_exactly_and_generates(tmp_path: Path, capsys):
     assert "expected a .png or .npy" in capsys.readouterr().err
     assert main(["evaluate", str(full)]) == 2
     assert "its test metrics are in its summary.json" in capsys.readouterr().err
+    np.save(tmp_path / "x.npy", np.zeros((8, 8), np.float32))
+    assert main(["predict", str(full), str(tmp_path / "x.npy")]) == 2
+    assert "cnnkit predict works on classifiers" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

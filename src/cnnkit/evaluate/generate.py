@@ -11,10 +11,23 @@ from .._text import safe_text
 from ..errors import CnnkitError
 from ..runs import load_model, write_error
 
-__all__ = ["MAX_SAMPLES", "generate", "generate_run"]
+__all__ = ["MAX_SAMPLES", "generate", "generate_run", "refuse_unsupervised_run"]
 
 MAX_SAMPLES = 100_000
 _SUFFIXES = (".png", ".npy")
+
+
+def refuse_unsupervised_run(info: dict, run_dir: str | Path, command: str) -> None:
+    """One line for ``evaluate`` / ``predict`` on a run whose task has no classes (gan, masked_autoencoder)."""
+    task = info.get("task") if isinstance(info.get("task"), dict) else {}
+    name = task.get("name")
+    if name in ("gan", "masked_autoencoder"):
+        # These tasks' test figures (FID, reconstruction loss) are measured at the end of training.
+        hint = "; cnnkit generate RUN draws samples" if name == "gan" else ""
+        raise CnnkitError(
+            f"cnnkit {command} works on classifiers; {safe_text(run_dir, 200)} is a {name} run: its test metrics "
+            f"are in its summary.json{hint}"
+        )
 
 
 def generate(model: torch.nn.Module, n: int, *, seed: int = 0) -> torch.Tensor:

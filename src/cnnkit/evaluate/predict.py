@@ -34,6 +34,7 @@ from ..data import apply_preprocessing, load_npy, read_image
 from ..errors import CnnkitError, DataError
 from ..runs import load_model
 from ..runtime import resolve_device
+from .generate import refuse_unsupervised_run
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -294,6 +295,7 @@ def predict(
     if not inputs:
         raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
+    refuse_unsupervised_run(loaded.info, run_dir, "predict")
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
     model = loaded.model.eval()

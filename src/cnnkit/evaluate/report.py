@@ -27,6 +27,7 @@ from ..runs import atomic_write_text, load_model, load_run_data, split_batches, 
 from ..runtime import resolve_device
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
+from .generate import refuse_unsupervised_run
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
 from .tta import TTA_MODES, tta_log_probs
 
@@ -318,13 +319,7 @@ def evaluate_run(
         _cp._check_score(score)
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
-    task = loaded.info.get("task") if isinstance(loaded.info.get("task"), dict) else {}
-    if task.get("name") in ("gan", "masked_autoencoder"):
-        # These tasks' test figures (FID, reconstruction loss) are measured at the end of training.
-        raise CnnkitError(
-            f"cnnkit evaluate reports classifiers; {safe_text(run_dir, 200)} is a {safe_text(task['name'], 40)} run: its test metrics "
-            "are in its summary.json" + (" (cnnkit generate RUN draws samples)" if task["name"] == "gan" else "")
-        )
+    refuse_unsupervised_run(loaded.info, run_dir, "evaluate")
     run = load_run_data(run_dir, loaded, data=data)
     loader = split_loader(run, split)
     cal_loader = None
