@@ -41,8 +41,8 @@ def test_every_patch_is_masked_equally_often():
 
 
 def test_parameter_count_by_hand():
-    encoder = 383_098 - (2 * 96 + 96 * 10 + 10)  # convnextv2_fmnist without its final LayerNorm and head
-    decoder = (96 * 128 + 128) + 128 + (8 * 128 * 128 + 65 * 128) + (128 * 16 + 16)  # proj, token, block, pred
+    encoder = 103_722 - (2 * 64 + 64 * 10 + 10)  # convnextv2_fmnist without its final LayerNorm and head
+    decoder = (64 * 64 + 64) + 64 + (8 * 64 * 64 + 65 * 64) + (64 * 16 + 16)  # proj, token, block, pred
     assert n_params(fcmae()) == encoder + decoder == model_info("fcmae")["num_params"]
 
 

@@ -223,7 +223,7 @@ def convnextv2_atto(*, num_classes: int = 1000, in_channels: int = 3) -> ConvNeX
 
 @register_model(
     paper="Woo et al. 2023, ConvNeXt V2, CVPR (cnnkit's 28x28 configuration)", year=2023, input_size=(1, 28, 28),
-    num_params=383_098, gradcam_layer="features",
+    num_params=103_722, gradcam_layer="features",
 )
 def convnextv2_fmnist(*, num_classes: int = 10, in_channels: int = 1) -> ConvNeXtV2:
     """ConvNeXt V2 for 28x28 images: 2x2 stem, depths (2, 2), widths (32, 64); total stride 4 (a 7x7 grid)."""

@@ -134,7 +134,7 @@ class FCMAE(nn.Module):
 
 @register_model(
     paper="Woo et al. 2023, ConvNeXt V2 (FCMAE), CVPR, Sec. 3", year=2023, input_size=(1, 28, 28),
-    num_params=535_936, task="masked_autoencoder", gradcam_layer=None,
+    num_params=145_136, task="masked_autoencoder", gradcam_layer=None,
 )
 def fcmae(
     *, encoder: str = "fmnist", in_channels: int = 1, input_size: tuple[int, int] | list[int] = (28, 28),
