@@ -183,6 +183,7 @@ class ConvNeXtV2(FeatureHeadModel):
         ``(B, in_channels, H, W) -> (B, num_classes)``.
 
     Example:
+        >>> import torch
         >>> convnextv2_fmnist()(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 10])
 
