@@ -125,7 +125,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     # Unreadable inputs are skipped, one stderr line each; predict raises (exit 2) only if none was read.
     results = predict(
-        args.run_dir, args.inputs, top_k=args.top_k, output=args.output,
+        args.run_dir, args.inputs, top_k=args.top_k, output=args.output, texts=args.text,
         on_skip=lambda name, error: print(f"cnnkit: skipped: {error}", file=sys.stderr),
     )
     if args.json:
@@ -134,16 +134,43 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for item in results:
         if "error" in item:
             continue
+        if "label" in item and ("labels" in item or "values" in item):  # multi-label, regression
+            print(f"{safe_text(item['input'], None)}: {safe_text(item['label'], 400) or '(no label)'}")
+            continue
         # Class names come from the run's model.json: sanitised, so they cannot drive the terminal.
         tops = ", ".join(f"{safe_text(t['name'], 80)} {t['probability']:.3f}" for t in item["top"])
         print(f"{safe_text(item['input'], None)}: {tops}")
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import list_runs
+    from .runs.listing import runs_table
+
+    runs = list_runs(args.dir, sort=args.sort)
+    if args.json:
+        _print_json([r.as_dict() for r in runs])
+        return 0
+    from rich.console import Console
+
+    Console().print(runs_table(runs))  # rich fits the table to the terminal (or $COLUMNS)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.run_dirs, runs_dir=args.runs, host=args.host, port=args.port, token=args.token,
+          max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms, max_upload_bytes=args.max_upload_bytes,
+          threads=args.threads)
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain
 
-    paths = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer, out=args.out)
+    paths = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer, out=args.out,
+                    texts=args.text, report=print)
     for p in paths:
         print(p)
     return 0
@@ -164,6 +191,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         _print_json(result)
     else:
         print(format_audit(result))
+    return 0
+
+
+def _cmd_play(args: argparse.Namespace) -> int:
+    from .rl.play import play_run
+
+    result = play_run(args.run_dir, episodes=args.episodes, gif=args.gif, epsilon=args.epsilon, against=args.against, seed=args.seed)
+    if args.json:
+        _print_json(result)
+    elif "env" in result:
+        print(f"{result['episodes']} episodes of {result['env']}: mean return {result['mean']:.2f} (median {result['median']:.2f})")
+        if "gif" in result:
+            print(f"gif: {result['gif']}")
+    else:
+        print(f"{result['games']} games against {result['against']}: {result['wins']} won, {result['draws']} drawn, {result['losses']} lost")
     return 0
 
 
@@ -336,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the exit status is 0 when at least one input was predicted, 2 when none could be read."
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="files or folders (text runs: text files, one input per line)")
+    p.add_argument("--text", action="append", default=None, metavar="TEXT", help="a raw string to predict (text runs; repeatable)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--output", type=Path, default=None, metavar="FILE",
                    help="also write one row per input (input, label, probability, top-k) to FILE.csv or FILE.json")
@@ -350,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=["saliency", "smoothgrad", "gradcam", "occlusion", "integrated-gradients", "filters", "feature-maps"],
     )
+    p.add_argument("--text", action="append", default=None, metavar="TEXT", help="a raw string to explain (text runs; repeatable)")
     p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
     p.add_argument("--layer", default=None, help="module name (Grad-CAM, feature maps)")
     p.add_argument("--out", type=Path, required=True)
@@ -367,6 +411,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None)
     p.add_argument("--limit", type=int, default=1000, help="test images to use")
     p.add_argument("--json", action="store_true")
+
+    p = add("play", _cmd_play, "a trained agent plays: a DQN run its environment (--gif), a game run against random, mcts:N or human")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--episodes", type=int, default=1, metavar="N", help="episodes (DQN) or games to play")
+    p.add_argument("--gif", type=Path, default=None, metavar="OUT.gif", help="DQN: write the first episode as a GIF")
+    p.add_argument("--epsilon", type=float, default=None, help="DQN: exploration while playing (default: the run's evaluation epsilon)")
+    p.add_argument("--against", default="random", metavar="random|mcts:N|human", help="games: the opponent")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+    p = add("runs", _cmd_runs, "list run folders: model, data, epochs, test accuracy, time, status (running/finished/interrupted)")
+    p.add_argument("dir", nargs="?", type=Path, default=Path("runs"), metavar="DIR", help="folder of run folders (default: runs)")
+    p.add_argument("--sort", default="started", choices=["started", "name", "model", "data", "epochs", "accuracy", "time", "status"])
+    p.add_argument("--json", action="store_true")
+
+    p = add("serve", _cmd_serve, "a web page and an HTTP API for trained runs (needs the serve extra: pip install -e '.[serve]')")
+    p.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run folders whose models to serve")
+    p.add_argument("--runs", type=Path, default=None, metavar="DIR", help="also serve a dashboard of the run folders under DIR")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs a token)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token", default=None, help="API token, required off 127.0.0.1 (default: $CNNKIT_SERVE_TOKEN, which, unlike this flag, ps does not show)")
+    p.add_argument("--max-batch", type=int, default=32, help="largest batch of requests run together (1: no batching)")
+    p.add_argument("--batch-wait-ms", type=float, default=2.0, help="how long a batch waits for more requests")
+    p.add_argument("--max-upload-bytes", type=int, default=8 << 20, help="largest request body (default 8 MiB)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
 
     p = add("summary", _cmd_summary, "per-layer shapes, parameters, FLOPs and receptive fields of a model or spec")
     p.add_argument("model", metavar="NAME_OR_SPEC", help="a registered model name or a model-spec YAML path")

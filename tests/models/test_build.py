@@ -94,6 +94,7 @@ BEYOND_2D = {
     "tdnn": "sequence",
     "tcn": "sequence",
     "textcnn": "classification",
+    "charcnn": "classification",
     "c3d": "video",
     "dqn": "reinforcement",
     "unet": "segmentation",

@@ -40,8 +40,12 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "tdnn": ({}, (16, 15), torch.float32),
     "tcn": ({"num_channels": (4, 4)}, (1, 32), torch.float32),
     "textcnn": ({"vocab_size": 50, "embed_dim": 8}, (12,), torch.long),
+    "charcnn": ({"vocab_size": 71, "seq_len": 130, "num_classes": 3}, (130,), torch.long),
     "c3d": ({"variant": "small"}, None, torch.float32),  # type: ignore[dict-item]  # input from metadata
     "dqn": ({}, (4, 84, 84), torch.float32),
+    "dqn_minatar": ({}, (4, 10, 10), torch.float32),
+    "alphazero_resnet": ({"width": 8, "blocks": 1}, (3, 6, 7), torch.float32),
+    "blondie24": ({}, (5, 8, 8), torch.float32),
     "unet": ({"base_width": 2, "depth": 2, "padding": "same"}, (1, 32, 32), torch.float32),
     "dcgan_generator": ({"base_width": 2}, (100, 1, 1), torch.float32),
     "airbench_fmnist": ({}, (1, 28, 28), torch.float32),

@@ -55,3 +55,40 @@ def test_validation():
         textcnn(p=-0.1)
     with pytest.raises(ConfigError, match="vocab_size"):
         textcnn(vocab_size=0)
+
+
+def test_multichannel_adds_one_filter_over_a_fixed_and_a_tuned_copy():
+    torch.manual_seed(0)
+    model = textcnn(vocab_size=20, embed_dim=4, mode="multichannel").eval()
+    assert model.static_embedding is not None and not model.static_embedding.weight.requires_grad
+    assert model.embedding.weight.requires_grad
+    with torch.no_grad():
+        model.embedding.weight.add_(0.1)  # the tuned copy moves away from the fixed one
+    ids = torch.randint(0, 20, (2, 9))
+    e1 = model.embedding(ids).transpose(1, 2)
+    e2 = model.static_embedding(ids).transpose(1, 2)
+    conv = model.convs[1]
+    want = torch.relu(conv(e1) + conv(e2) - conv.bias[:, None]).amax(-1)
+    got = model.forward_features(ids)[:, conv.out_channels : 2 * conv.out_channels]
+    torch.testing.assert_close(got, want)
+
+
+def test_pretrained_vectors_from_a_glove_file(tmp_path):
+    path = tmp_path / "vec.txt"
+    path.write_text("good 1 2 3 4\nBad -1 -2 -3 -4\n")
+    vocab = ["<pad>", "<unk>", "good", "bad", "meh"]
+    torch.manual_seed(0)
+    model = textcnn(vocab_size=5, embed_dim=4, mode="static", embeddings=str(path), vocab=vocab)
+    w = model.embedding.weight
+    assert torch.equal(w[2], torch.tensor([1.0, 2, 3, 4])) and torch.equal(w[3], torch.tensor([-1.0, -2, -3, -4]))
+    assert torch.equal(w[0], torch.zeros(4)) and w[4].abs().max() <= 0.25 and w[4].abs().sum() > 0
+    assert not w.requires_grad
+    with pytest.raises(ConfigError, match="embed_dim=4"):
+        textcnn(vocab_size=5, embed_dim=8, embeddings=str(path), vocab=vocab)
+    with pytest.raises(ConfigError, match="model.embeddings"):
+        textcnn(vocab_size=5, embed_dim=4, mode="static", vocab=vocab)
+
+
+def test_modes_are_checked():
+    with pytest.raises(ConfigError, match="mode"):
+        textcnn(mode="dynamic")

@@ -130,6 +130,11 @@ def build_data(
     device = torch.device(device)
     if spec.build is not None:  # a source with its own readers and loaders (series, text, masks, ...)
         return spec.build(cfg, spec=spec, input_shape=tuple(input_shape), device=device, seed=seed, rank=rank, world_size=world_size)
+    if spec.name == "npz":
+        from .sources.image_targets import build_npz_targets, npz_has_targets
+
+        if npz_has_targets(cfg):  # y of shape (N, K) or real values: multilabel / regression targets
+            return build_npz_targets(cfg, input_shape=tuple(input_shape), device=device, seed=seed, rank=rank, world_size=world_size)
     c, h, w = _target_shape(cfg, tuple(input_shape))
     if spec.name == "image-folder":
         folder = spec.locate(cfg.root)

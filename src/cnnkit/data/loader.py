@@ -167,7 +167,8 @@ class InMemoryLoader(_Base):
         )
         store = self.device if keep_on_device else torch.device("cpu")
         self.images = images.to(store)
-        self.labels = labels.long().to(store)
+        # Class indices as int64; float targets (multi-hot labels, regression values) stay as they are.
+        self.labels = (labels if labels.is_floating_point() else labels.long()).to(store)
 
     def epoch_batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches ``start_step ..`` of ``epoch`` (the same batches every time for the same arguments)."""

@@ -25,6 +25,7 @@ from ..errors import CnnkitError
 from ..plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid, plot_reliability
 from ..runs import atomic_write_text, load_model, load_run_data, split_batches, split_loader
 from ..runtime import resolve_device
+from ..tasks import create_task
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
 from .generate import refuse_unsupervised_run
@@ -319,7 +320,15 @@ def evaluate_run(
         _cp._check_score(score)
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
+<<<<<<< HEAD
     refuse_unsupervised_run(loaded.info, run_dir, "evaluate")
+=======
+    from .tasks import evaluate_task_run, run_task, uses_task_path
+
+    if uses_task_path(loaded.info):  # multi-label, regression, text, ...: the task's own metrics
+        task = run_task(loaded.info) or create_task("classification")
+        return evaluate_task_run(run_dir, loaded, task, split=split, data=data, out=out)
+>>>>>>> main
     run = load_run_data(run_dir, loaded, data=data)
     loader = split_loader(run, split)
     cal_loader = None
@@ -356,6 +365,10 @@ def evaluate_run(
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as text for a terminal: headline numbers, then per-class metrics and conformal sets."""
+    if report.get("report") == "task":
+        from .tasks import format_task_report
+
+        return format_task_report(report)
 
 
     # Class names and paths come from a run folder that may be someone else's: every string from the

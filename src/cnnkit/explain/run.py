@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,12 +149,16 @@ def explain(
     layer: str | None = None,
     out: str | Path,
     device: str | None = None,
+    texts: list[str] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Explain a run folder's model on image / ``.npy`` inputs (or folders of them); return the PNGs.
 
     Inputs are converted with the preprocessing recorded in ``model.json`` (as ``cnnkit predict`` does).
     Grad-CAM's default layer is the registry's ``gradcam_layer`` for the model, else the last Conv2d.
-    ``filters`` ignores the inputs and writes ``OUT/filters.png``.
+    ``filters`` ignores the inputs and writes ``OUT/filters.png``. Text runs explain ``texts`` and text
+    files (one input per line) token by token (:mod:`cnnkit.explain.text`; ``report`` gets one
+    highlighted line per input).
     """
 
     if method not in METHODS:
@@ -161,6 +166,10 @@ def explain(
     if out is None:
         raise CnnkitError("explain needs an output folder (--out DIR)")
     loaded = load_model(run_dir, device=resolve_device(device))
+    if loaded.info.get("kind") == "text":  # token attributions (cnnkit.explain.text)
+        return _explain_text_run(loaded, inputs, texts, method=method, target=target, out=out, report=report)
+    if texts:
+        raise CnnkitError(f"--text is for text runs; {run_dir} takes {loaded.info.get('kind', 'image')} inputs")
     model = loaded.model
     if method == "gradcam" and layer is None:
         layer = default_gradcam_layer(model, loaded.info)
@@ -172,3 +181,18 @@ def explain(
     result = explain_model(model, x, method=method, target=target, layer=layer, class_names=loaded.class_names,
                            names=names, out=out)
     return result.paths
+
+
+def _explain_text_run(loaded: Any, inputs: list[str | Path], texts: list[str] | None, *, method: str,
+                      target: int | None, out: str | Path, report: Callable[[str], None] | None) -> list[Path]:
+    from ..evaluate.text import read_text_inputs
+    from .text import TEXT_METHODS, explain_text
+
+    if method not in TEXT_METHODS:
+        raise CnnkitError(f"text runs are explained with {' or '.join(TEXT_METHODS)}, not {method!r}")
+    items, problems = read_text_inputs(list(inputs), texts)
+    if problems:
+        raise CnnkitError(problems[0][1])
+    if not items:
+        raise CnnkitError('no text inputs: pass --text "..." or text files with one input per line')
+    return explain_text(loaded, items, method=method, target=target, out=out, report=report)

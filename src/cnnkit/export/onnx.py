@@ -116,7 +116,7 @@ def export_onnx(
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no input_shape; cannot export")
     path = Path(out) if out is not None else Path(run_dir) / "model.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.randn(2, *shape)
+    example = _example(model, shape, 2)
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
     # The exporter narrates every stage on stdout/stderr and warns about torchvision; keep the CLI quiet.
     with _quiet_exporter():
@@ -147,7 +147,7 @@ def export_onnx(
     result: dict[str, Any] = {"path": str(path), "input_shape": list(shape), "opset": written, "max_abs_diff": None}
     if check:
         ort = _require("onnxruntime")
-        x = torch.randn(3, *shape)
+        x = _example(model, shape, 3)
         with torch.no_grad():
             expected = model(x)
         try:
@@ -161,6 +161,13 @@ def export_onnx(
             raise CnnkitError(f"exported ONNX graph disagrees with PyTorch by {diff:.3g} (> atol {atol}); file kept at {path}")
     atomic_write_text(path.with_suffix(".json"), json.dumps({**loaded.info, "onnx": result}, indent=2))
     return result
+
+
+def _example(model: torch.nn.Module, shape: tuple[int, ...], n: int) -> torch.Tensor:
+    """Random model input: floats, or token ids below the model's ``vocab_size`` for models of ids."""
+    if getattr(model, "input_dtype", torch.float32) == torch.long:
+        return torch.randint(0, int(getattr(model, "vocab_size", 2)), (n, *shape))
+    return torch.randn(n, *shape)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,13 +8,20 @@ from __future__ import annotations
 # Zoo modules: imported for their @register_model side effect.
 from . import airbench as airbench
 from . import alexnet as alexnet
+from . import alphazero as alphazero
+from . import blondie24 as blondie24
 from . import c3d as c3d
+<<<<<<< HEAD
 from . import convnextv2 as convnextv2
+=======
+from . import charcnn as charcnn
+>>>>>>> main
 from . import dcgan as dcgan
 from . import dqn as dqn
 from . import fcmae as fcmae
 from . import googlenet as googlenet
 from . import lenet as lenet
+from . import minatar_dqn as minatar_dqn
 from . import mobilenet as mobilenet
 from . import nin as nin
 from . import resnet as resnet

@@ -43,6 +43,10 @@ def load_run_data(run_dir: str | Path, loaded: Any, *, data: str | None = None, 
             "use cnnkit.evaluate.evaluate_model from Python with your own loader"
         )
     cfg = load_config(cfg_path, overrides or [])
+    from ..tasks import RUNNER_TASKS
+
+    if cfg.task.name in RUNNER_TASKS:  # agents learn from an environment or from games: no dataset splits
+        raise CnnkitError(f"{run_dir} is a {cfg.task.name} run, which has no dataset; measure it with cnnkit play {run_dir}")
     if data is not None:
         cfg.data.name = data
         cfg.data.root = None  # the old root points at the old data set
@@ -99,4 +103,5 @@ def split_batches(
     n = len(labels) if limit is None else min(limit, len(labels))
     for i in range(0, n, batch_size):
         j = min(i + batch_size, n)
-        yield apply_preprocessing(images[i:j], preprocessing), torch.as_tensor(labels[i:j]).long().cpu()
+        y = torch.as_tensor(labels[i:j]).cpu()
+        yield apply_preprocessing(images[i:j], preprocessing), (y if y.is_floating_point() else y.long())

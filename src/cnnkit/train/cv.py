@@ -102,22 +102,26 @@ def cross_validate(
 
 
 _CV_COLUMNS = (("final_val_accuracy", "val accuracy"), ("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
+# Other tasks' headline metrics, shown when the folds report them (cv_summary.json holds every metric).
+_TASK_COLUMNS = (("test_f1_macro", "test macro F1"), ("test_map", "test mAP"), ("test_rmse", "test RMSE"), ("test_r2", "test R^2"))
 
 
 def format_cv(result: dict[str, Any]) -> str:
     """Per-fold and mean ± std metrics of :func:`cross_validate` as a table (text)."""
 
     kind = "stratified " if result.get("stratified") else ""
+    mean, std = result.get("mean", {}), result.get("std", {})
+    columns = [c for c in _CV_COLUMNS if c[0] != "test_accuracy" or "test_accuracy" in mean]
+    columns += [c for c in _TASK_COLUMNS if c[0] in mean]
     table = Table(title=f"{result['folds']}-fold {kind}cross-validation ({result['out']})")
     table.add_column("fold")
-    for _, label in _CV_COLUMNS:
+    for _, label in columns:
         table.add_column(label, justify="right")
     for fold in result["per_fold"]:
         m = fold["metrics"]
-        table.add_row(str(fold["fold"]), *(f"{m[k]:.4f}" if k in m else "-" for k, _ in _CV_COLUMNS))
-    mean, std = result.get("mean", {}), result.get("std", {})
+        table.add_row(str(fold["fold"]), *(f"{m[k]:.4f}" if k in m else "-" for k, _ in columns))
     table.add_row(
-        "mean ± std", *(f"{mean[k]:.4f} ± {std[k]:.4f}" if k in mean else "-" for k, _ in _CV_COLUMNS), style="bold"
+        "mean ± std", *(f"{mean[k]:.4f} ± {std[k]:.4f}" if k in mean else "-" for k, _ in columns), style="bold"
     )
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(table)

@@ -23,8 +23,8 @@ import torch
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
 from ..data import build_data
-from ..errors import CnnkitError
-from ..models import build_model, model_config_for_json
+from ..errors import CnnkitError, DataError
+from ..models import build_model, model_config_for_json, model_info
 from ..models.build import accepted_data_kwargs
 from ..runs import (
     RUN_MARKER,
@@ -209,7 +209,7 @@ def _build_model_and_data(
     data_shape = tuple(getattr(bundle, "input_shape", input_shape) or input_shape)
     if "in_channels" in data_kwargs:
         extra["in_channels"] = int(data_kwargs.pop("in_channels"))
-    elif data_shape and data_shape[0] != input_shape[0]:
+    elif len(data_shape) > 1 and data_shape[0] != input_shape[0]:  # (L,) token ids have no channel axis
         extra["in_channels"] = int(data_shape[0])
     del probe
     torch.manual_seed(cfg.seed)  # same initial weights on every rank and on every rebuild
@@ -219,6 +219,11 @@ def _build_model_and_data(
     build = dict(model_config_for_json(dict(spec)))
     build.update(extra)
     build.update(accepted_data_kwargs(spec, data_kwargs))
+    if build.get("name"):
+        # Arguments only training reads (a pretrained-vectors file, the vocabulary to look up in it): the
+        # weights file holds their effect, and a received model.json must not name files to read.
+        for key in model_info(str(build["name"])).get("train_only", ()):
+            build.pop(key, None)
     return model, bundle, build
 
 
@@ -252,6 +257,11 @@ def fit(
     Example:
         >>> summary = fit(load_config(None, ["train.epochs=1"]), out="runs/demo")  # doctest: +SKIP
     """
+    from ..rl.dispatch import interactive_runner  # here, not at the top: cnnkit.rl imports cnnkit.train
+
+    runner = interactive_runner(cfg, resume, init_from)  # dqn, alphazero, ...: loops of their own
+    if runner is not None:
+        return runner(cfg, out=out, overwrite=overwrite, resume=resume, quiet=quiet)
     start = time.perf_counter()
     run_dir: Path | None = None
     changed: dict[str, list[Any]] = {}
@@ -299,6 +309,7 @@ def fit(
                 run_on_main(lambda: _record_resume(run_dir, cfg, device, dist, changed, restart), dist, comm)
             trainer = _trainer(cfg, model, bundle, run_dir, device, dist, progress)
             summary = trainer.fit(resume=resume is not None and not restart)
+            _fit_decision_rules(trainer, bundle, summary)
         summary.update(
             {
                 "run_dir": str(run_dir),
@@ -339,15 +350,41 @@ def _trainer(
     )
     if trainer.frozen:
         progress.message(f"frozen: {len(trainer.frozen)} parameter tensors ({trainer.frozen[0]}, ...)")
+    labels = getattr(bundle.train, "labels", None)
+    if isinstance(labels, torch.Tensor):  # the data's targets are what the task reads, before any step
+        try:
+            trainer.task.check_target(labels)
+        except DataError as exc:
+            raise DataError(f"{exc} from {cfg.data.name}; choose the task that fits the data (task: ...), or how "
+                            "its labels are read (data.targets: classes, labels or values)") from None
     return trainer
 
 
-def _task_record(cfg: Config, bundle: Any) -> dict[str, Any]:
+def _fit_decision_rules(trainer: Trainer, bundle: Any, summary: dict[str, Any]) -> None:
+    """Tasks whose decisions are tuned on the validation split (multilabel's per-label thresholds) tune
+    them on the final weights, on every rank (rank 0 computes, the trainer shares it); the test metrics
+    are then measured again with them."""
+    task = trainer.task
+    fitting = getattr(task, "fitting_thresholds", None)
+    val = getattr(bundle, "val", None)
+    if fitting is None or val is None or not getattr(task, "tune_thresholds", False):
+        return
+    with fitting():
+        fitted = trainer.evaluate(val)
+    task.set_thresholds(fitted["thresholds"])
+    if getattr(bundle, "test", None) is not None:
+        test = trainer.evaluate(bundle.test)
+        summary.update({("test_count" if k == "count" else f"test_{k}"): v for k, v in test.items()})
+    summary["thresholds"] = "fitted on the validation split"
+
+
+def _task_record(cfg: Config, bundle: Any, task: Any = None) -> dict[str, Any]:
     kind = getattr(bundle, "kind", "image")
     meta = dict(getattr(bundle, "meta", None) or {})
-    if cfg.task.name == "classification" and not cfg.task.kwargs() and kind == "image" and not meta:
+    fitted = task.fitted_kwargs() if hasattr(task, "fitted_kwargs") else {}
+    if cfg.task.name == "classification" and not cfg.task.kwargs() and kind == "image" and not meta and not fitted:
         return {}
-    return {"task": {"name": cfg.task.name, **cfg.task.kwargs()}, "kind": kind, "data_meta": meta}
+    return {"task": {"name": cfg.task.name, **cfg.task.kwargs(), **fitted}, "kind": kind, "data_meta": meta}
 
 
 def _write_results(trainer: Trainer, summary: dict[str, Any], build: dict[str, Any], bundle: Any) -> None:
@@ -364,7 +401,7 @@ def _write_results(trainer: Trainer, summary: dict[str, Any], build: dict[str, A
         # What predict/serve need beyond the image path: the task and its settings, what x holds, and the
         # data's own facts (a vocabulary, a horizon). Only written when they differ from image classification,
         # so image run folders stay as they were.
-        extra=_task_record(cfg, bundle),
+        extra=_task_record(cfg, bundle, trainer.task),
     )
     trainer.write_summary(summary)
     line = trainer.task.headline(summary)

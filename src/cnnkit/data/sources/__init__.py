@@ -6,10 +6,14 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.cifar`: CIFAR binary records: ``cifar10``, ``cifar100``;
 - :mod:`.folder`: PNG/JPEG files, one sub-folder per class: ``image-folder``;
 - :mod:`.arrays`: ``.npz`` files: ``npz`` (and ``.npy`` files for ``predict``);
-- :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``.
+- :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``;
+- :mod:`.image_targets`: images with several labels or real values: ``image-csv`` (and ``npz`` targets);
+- :mod:`.text`: UTF-8 texts: ``text-csv``, ``text-folder``.
 """
 
 from . import digits as digits  # registers `digits` (a module with no public names)
+from . import image_targets as image_targets  # registers `image-csv`
+from . import text as text  # registers `text-csv`, `text-folder`
 from .arrays import images_to_uint8_nchw as images_to_uint8_nchw
 from .arrays import load_npy as load_npy
 from .cifar import CIFAR10_CLASSES as CIFAR10_CLASSES
