@@ -355,9 +355,7 @@ def predict(
     if not inputs and not texts:
         raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
-<<<<<<< HEAD
     refuse_unsupervised_run(loaded.info, run_dir, "predict")
-=======
     from .tasks import run_kind, run_task, task_rows, uses_task_path
 
     task = run_task(loaded.info) if uses_task_path(loaded.info) else None
@@ -365,7 +363,6 @@ def predict(
         return _predict_text(loaded, task, inputs, texts, top_k=top_k, batch_size=batch_size, output=output, on_skip=on_skip)
     if texts:
         raise CnnkitError(f"--text is for text runs; {run_dir} takes {run_kind(loaded.info)} inputs")
->>>>>>> main
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
     model = loaded.model.eval()

@@ -320,15 +320,12 @@ def evaluate_run(
         _cp._check_score(score)
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
-<<<<<<< HEAD
     refuse_unsupervised_run(loaded.info, run_dir, "evaluate")
-=======
     from .tasks import evaluate_task_run, run_task, uses_task_path
 
     if uses_task_path(loaded.info):  # multi-label, regression, text, ...: the task's own metrics
         task = run_task(loaded.info) or create_task("classification")
         return evaluate_task_run(run_dir, loaded, task, split=split, data=data, out=out)
->>>>>>> main
     run = load_run_data(run_dir, loaded, data=data)
     loader = split_loader(run, split)
     cal_loader = None

@@ -11,11 +11,8 @@ from . import alexnet as alexnet
 from . import alphazero as alphazero
 from . import blondie24 as blondie24
 from . import c3d as c3d
-<<<<<<< HEAD
-from . import convnextv2 as convnextv2
-=======
 from . import charcnn as charcnn
->>>>>>> main
+from . import convnextv2 as convnextv2
 from . import dcgan as dcgan
 from . import dqn as dqn
 from . import fcmae as fcmae

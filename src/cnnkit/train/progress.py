@@ -11,12 +11,6 @@ __all__ = ["Progress", "format_epoch_line"]
 
 
 def format_epoch_line(row: dict[str, Any], epochs: int) -> str:
-<<<<<<< HEAD
-    # Accuracy only for tasks that report one (a GAN or a masked autoencoder has none).
-    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
-    if row.get("train_accuracy") is not None:
-        parts.append(f"acc {100 * row['train_accuracy']:.2f}%")
-=======
     if "train_accuracy" not in row:  # tasks other than classification: each of their metrics as it is
         parts = [f"epoch {row['epoch']}/{epochs}"] + [
             f"{k.removeprefix('train_')} {v:.4f}" if k.startswith("train_") else f"{k} {v:.4f}"
@@ -26,7 +20,6 @@ def format_epoch_line(row: dict[str, Any], epochs: int) -> str:
         parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s"]
         return "  ".join(parts)
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}", f"acc {100 * row['train_accuracy']:.2f}%"]
->>>>>>> main
     if row.get("val_loss") is not None:
         parts.append(f"val_loss {row['val_loss']:.4f}")
         if row.get("val_accuracy") is not None:
