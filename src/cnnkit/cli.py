@@ -179,6 +179,13 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .evaluate import generate_run
+
+    print(safe_text(generate_run(args.run_dir, n=args.n, seed=args.seed, out=args.out), None))
+    return 0
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from .explain import audit, format_audit
 
@@ -393,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
     p.add_argument("--layer", default=None, help="module name (Grad-CAM, feature maps)")
     p.add_argument("--out", type=Path, required=True)
+
+    p = add("generate", _cmd_generate, "images from a trained generator (task gan): a PNG grid or a .npy array")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--n", type=int, default=64, help="how many images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the codes z (same seed, same images)")
+    p.add_argument("--out", type=Path, required=True, help="grid.png or samples.npy")
 
     p = add("audit", _cmd_audit, "translation audit: shift consistency and feature-map equivariance error")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")

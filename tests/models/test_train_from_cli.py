@@ -19,6 +19,7 @@ from cnnkit.models import list_models, model_info
 # Settings that make a model small and fast; the data is fitted to the (smaller) input size.
 SMALL: dict[str, list[str]] = {
     "alexnet": ["data.input_size=[67, 67]"],
+    "convnextv2_atto": ["data.input_size=[32, 32]"],
     "googlenet": ["data.input_size=[80, 80]"],
     "mobilenet_v1": ["model.width_multiplier=0.25", "model.resolution=64"],
     "resnet18": ["data.input_size=[32, 32]"],

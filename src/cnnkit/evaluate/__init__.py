@@ -9,6 +9,8 @@ from .conformal import conformity_scores as conformity_scores
 from .conformal import label_scores as label_scores
 from .conformal import prediction_sets as prediction_sets
 from .conformal import summarize_sets as summarize_sets
+from .generate import generate as generate
+from .generate import generate_run as generate_run
 from .metrics import accuracy as accuracy
 from .metrics import confusion_matrix as confusion_matrix
 from .metrics import negative_log_likelihood as negative_log_likelihood
@@ -21,7 +23,7 @@ from .report import format_report as format_report
 from .tta import tta_log_probs as tta_log_probs
 
 __all__ = [
-    "evaluate_run", "evaluate_model", "format_report", "predict",
+    "evaluate_run", "evaluate_model", "format_report", "predict", "generate", "generate_run",
     "accuracy", "top_k_accuracy", "negative_log_likelihood", "confusion_matrix", "per_class_metrics",
     "reliability_bins", "expected_calibration_error", "fit_temperature",
     "label_scores", "conformity_scores", "conformal_quantile", "prediction_sets", "summarize_sets",

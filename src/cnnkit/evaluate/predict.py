@@ -36,6 +36,7 @@ from ..errors import CnnkitError, DataError
 from ..runs import load_model
 from ..runtime import resolve_device
 from .clip_inputs import is_clip_run, iter_clip_inputs
+from .generate import refuse_unsupervised_run
 from .series_predict import is_series_run, predict_series
 
 __all__ = [
@@ -356,6 +357,7 @@ def predict(
     if not inputs and not texts:
         raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
+    refuse_unsupervised_run(loaded.info, run_dir, "predict")
     if is_series_run(loaded.info):  # .ts / .npy / .csv series; rows as the task presents them
         rows = predict_series(loaded, inputs, top_k=top_k, batch_size=batch_size, on_skip=on_skip)
         if output is not None:

@@ -28,6 +28,7 @@ from ..runtime import resolve_device
 from ..tasks import create_task
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
+from .generate import refuse_unsupervised_run
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
 from .tta import TTA_MODES, tta_log_probs
 
@@ -319,6 +320,7 @@ def evaluate_run(
         _cp._check_score(score)
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
+    refuse_unsupervised_run(loaded.info, run_dir, "evaluate")
     from .tasks import evaluate_task_run, run_task, uses_task_path
 
     if uses_task_path(loaded.info):  # multi-label, regression, text, ...: the task's own metrics

@@ -13,8 +13,10 @@ from . import blondie24 as blondie24
 from . import c3d as c3d
 from . import charcnn as charcnn
 from . import cnn_lstm as cnn_lstm
+from . import convnextv2 as convnextv2
 from . import dcgan as dcgan
 from . import dqn as dqn
+from . import fcmae as fcmae
 from . import fcn1d as fcn1d
 from . import googlenet as googlenet
 from . import inception_time as inception_time

@@ -17,9 +17,12 @@ from .images import plot_image_grid as plot_image_grid
 from .images import to_display as to_display
 from .returns import plot_returns as plot_returns
 from .returns import plot_series as plot_series
+from .samples import save_image_grid as save_image_grid
+from .samples import tile_images as tile_images
 
 __all__ = [
     "new_figure", "save_figure", "plot_learning_curves", "confusion_matrix_text", "plot_confusion_matrix",
     "plot_reliability", "plot_feature_maps", "plot_filters", "plot_overlay", "plot_image_grid", "to_display",
+    "save_image_grid", "tile_images",
     "plot_returns", "plot_series",
 ]

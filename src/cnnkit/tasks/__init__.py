@@ -8,11 +8,13 @@ from .base import create_task as create_task
 from .base import register_task as register_task
 from .classification import Classification as Classification
 from .forecasting import Forecasting as Forecasting
+from .gan import GAN as GAN
 from .interactive import RUNNER_TASKS as RUNNER_TASKS
+from .masked_autoencoder import MaskedAutoencoder as MaskedAutoencoder
 from .multilabel import MultiLabel as MultiLabel
 from .regression import Regression as Regression
 
 __all__ = [
     "TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "MultiLabel", "Regression",
-    "RUNNER_TASKS",
+    "RUNNER_TASKS", "GAN", "MaskedAutoencoder",
 ]
