@@ -20,7 +20,7 @@ _SUFFIXES = (".png", ".npy")
 def refuse_unsupervised_run(info: dict, run_dir: str | Path, command: str) -> None:
     """One line for ``evaluate`` / ``predict`` on a run whose task has no classes (gan, masked_autoencoder)."""
     task = info.get("task") if isinstance(info.get("task"), dict) else {}
-    name = task.get("name")
+    name = task.get("name")  # type: ignore[union-attr]
     if name in ("gan", "masked_autoencoder"):
         # These tasks' test figures (FID, reconstruction loss) are measured at the end of training.
         hint = "; cnnkit generate RUN draws samples" if name == "gan" else ""

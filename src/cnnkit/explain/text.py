@@ -69,7 +69,7 @@ def token_attributions(
             raise CnnkitError(f"--target {int(tgt.max())} is not an output of the model (0..{out.shape[1] - 1})")
 
     def f(e: Any) -> torch.Tensor:
-        return model.forward_head(model.features_from_embedding(e))
+        return model.forward_head(model.features_from_embedding(e))  # type: ignore[operator]
 
     if method == "occlusion":
         scores = torch.zeros(ids.shape, dtype=torch.float64)
@@ -85,7 +85,7 @@ def token_attributions(
         scores[ids.cpu() == 0] = 0.0
         return scores, tgt.cpu()
     with torch.no_grad():
-        e = model.embed(ids)
+        e = model.embed(ids)  # type: ignore[operator]
     parts = e if isinstance(e, tuple) else (e,)
     total = [torch.zeros_like(p) for p in parts]
     n = len(ids)

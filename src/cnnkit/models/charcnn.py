@@ -92,7 +92,7 @@ class CharCNN(FeatureHeadModel):
         for m in self.modules():
             if isinstance(m, (nn.Conv1d, nn.Linear)):
                 nn.init.normal_(m.weight, 0.0, std)
-                nn.init.zeros_(m.bias)
+                nn.init.zeros_(m.bias)  # type: ignore[arg-type]
         self.input_shape = (seq_len,)
         self.num_classes = num_classes
         self.variant = variant
@@ -100,7 +100,7 @@ class CharCNN(FeatureHeadModel):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """One-hot characters ``(B, alphabet, L)``; ``<pad>`` and ``<unk>`` give zero vectors."""
         onehot = F.one_hot(x.long(), self.alphabet_size + _SPECIAL)[..., _SPECIAL:]
-        return onehot.to(self.head[1].weight.dtype).transpose(1, 2)
+        return onehot.to(self.head[1].weight.dtype).transpose(1, 2)  # type: ignore[index]
 
     def features_from_embedding(self, e: torch.Tensor) -> torch.Tensor:
         return self.features(e)

@@ -131,7 +131,7 @@ class TextCNN(FeatureHeadModel):
         out = []
         for conv in self.convs:
             if isinstance(e, tuple):  # one filter over both channels: the two responses are added
-                c = conv(e[0]) + F.conv1d(e[1], conv.weight)
+                c = conv(e[0]) + F.conv1d(e[1], conv.weight)  # type: ignore[arg-type]
             else:
                 c = conv(e)
             out.append(self.relu(c).amax(dim=-1))  # max over time

@@ -65,7 +65,7 @@ def _read(path: Path, vocab: Sequence[str], dim: int | None) -> tuple[torch.Tens
                 if len(parts) - 1 < d:
                     raise ConfigError(f"model.embeddings: {path}, line {n}: {len(parts) - 1} numbers where vectors have {d}")
                 word = " ".join(parts[: len(parts) - d])  # GloVe 840B has a few tokens with spaces
-                i = index.get(word)
+                i = index.get(word)  # type: ignore[assignment]
                 is_exact = i is not None
                 if i is None:
                     i = lower.get(word.lower())

@@ -16,5 +16,5 @@ from .regression import Regression as Regression
 
 __all__ = [
     "TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "MultiLabel", "Regression",
-    "RUNNER_TASKS", "GAN", "MaskedAutoencoder",
+    "RUNNER_TASKS", "GAN", "MaskedAutoencoder", "Forecasting", "Anomaly",
 ]

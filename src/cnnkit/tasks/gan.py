@@ -98,15 +98,15 @@ class GAN(Task):
 
     def optimizer_groups(self, model: nn.Module) -> dict[str, nn.Module]:
         gan = _unwrap(model)
-        return {"discriminator": gan.discriminator, "generator": gan.generator, "fid_net": gan.fid_net}
+        return {"discriminator": gan.discriminator, "generator": gan.generator, "fid_net": gan.fid_net}  # type: ignore[dict-item]
 
     def _check(self, gan: nn.Module, x: Tensor) -> None:
         if self._checked:
             return
-        side = gan.generator.image_size
-        if tuple(x.shape[-2:]) != (side, side) or x.shape[1] != gan.input_shape[0]:
+        side = gan.generator.image_size  # type: ignore[union-attr]
+        if tuple(x.shape[-2:]) != (side, side) or x.shape[1] != gan.input_shape[0]:  # type: ignore[index]
             raise DataError(
-                f"task gan: the data are {tuple(x.shape[1:])} but the generator makes {tuple(gan.input_shape)}; "
+                f"task gan: the data are {tuple(x.shape[1:])} but the generator makes {tuple(gan.input_shape)}; "  # type: ignore[arg-type]
                 "set model.image_size (and in_channels) to the data's, or data.input_size to the generator's"
             )
         lo, hi = float(x.min()), float(x.max())  # once per process: one host sync
@@ -126,15 +126,15 @@ class GAN(Task):
             self._train_images.append((keep.detach() * 255).round().to(torch.uint8).cpu())
             self._train_count += keep.shape[0]
         real = x * 2 - 1
-        z = gan.sample_z(x.shape[0], device=x.device)
-        fake = gan.generator(z)
+        z = gan.sample_z(x.shape[0], device=x.device)  # type: ignore[operator]
+        fake = gan.generator(z)  # type: ignore[operator]
         # The generator's step leaves gradients on the discriminator (its loss runs through D): clear them.
-        gan.discriminator.zero_grad(set_to_none=True)
-        d_loss = _bce(gan.discriminator(real), 1.0) + _bce(gan.discriminator(fake.detach()), 0.0)
+        gan.discriminator.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+        d_loss = _bce(gan.discriminator(real), 1.0) + _bce(gan.discriminator(fake.detach()), 0.0)  # type: ignore[operator]
         optimizers.step("discriminator", d_loss)
-        g_loss = _bce(gan.discriminator(fake), 1.0)
+        g_loss = _bce(gan.discriminator(fake), 1.0)  # type: ignore[operator]
         optimizers.step("generator", g_loss)
-        logits = gan.fid_net(x)
+        logits = gan.fid_net(x)  # type: ignore[operator]
         optimizers.step("fid_net", F.cross_entropy(logits.float(), y))
         correct = (logits.detach().argmax(1) == y).sum().float()
         stats = torch.stack([d_loss.detach().float(), g_loss.detach().float(), correct])
@@ -172,11 +172,11 @@ class GAN(Task):
         fresh = copy.deepcopy(gan.generator).cpu()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.sample_seed)
-            dcgan_init_(fresh)
-        for m in fresh.modules():
+            dcgan_init_(fresh)  # type: ignore[arg-type]
+        for m in fresh.modules():  # type: ignore[union-attr]
             if isinstance(m, nn.BatchNorm2d):
                 m.reset_running_stats()
-        return fresh.to(device).eval()
+        return fresh.to(device).eval()  # type: ignore[union-attr]
 
     @torch.no_grad()
     def evaluate(self, step: EvalStep, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device) -> dict[str, Any]:
@@ -196,25 +196,25 @@ class GAN(Task):
         used = 0
         for x, y in batches:
             x, y = x.to(device), y.to(device)
-            z = gan.sample_z(x.shape[0], generator=gen, device=device)
-            fake = gan.generator(z)
-            d_fake = gan.discriminator(fake)
-            d_loss = _bce(gan.discriminator(x * 2 - 1), 1.0) + _bce(d_fake, 0.0)
+            z = gan.sample_z(x.shape[0], generator=gen, device=device)  # type: ignore[operator]
+            fake = gan.generator(z)  # type: ignore[operator]
+            d_fake = gan.discriminator(fake)  # type: ignore[operator]
+            d_loss = _bce(gan.discriminator(x * 2 - 1), 1.0) + _bce(d_fake, 0.0)  # type: ignore[operator]
             n = x.shape[0]
             sums += torch.tensor([float(d_loss) * n, float(_bce(d_fake, 1.0)) * n,
-                                  float((gan.fid_net(x).argmax(1) == y).sum()), n], dtype=torch.float64)
+                                  float((gan.fid_net(x).argmax(1) == y).sum()), n], dtype=torch.float64)  # type: ignore[operator]
             if used < self.fid_items:
                 k = min(n, self.fid_items - used)
                 images = {"real": x[:k], "fake": (fake[:k] + 1) / 2, "untrained": (untrained(z[:k]) + 1) / 2}
                 for name, im in images.items():
-                    feats[name].append(gan.fid_net.features(im).float().cpu())
+                    feats[name].append(gan.fid_net.features(im).float().cpu())  # type: ignore[operator, union-attr]
                     boards[name].append(checkerboard_energy(im, self.period))
                 used += k
         f = {k: torch.cat(v) if v else torch.zeros(0, 1) for k, v in feats.items()}
         train_feats = None
         if self._train_images:
             train = torch.cat(self._train_images).float() / 255
-            train_feats = torch.cat([gan.fid_net.features(c.to(device)).float().cpu() for c in train.split(500)])
+            train_feats = torch.cat([gan.fid_net.features(c.to(device)).float().cpu() for c in train.split(500)])  # type: ignore[operator, union-attr]
         gan.train(was_training)
         d, g, correct, count = sums.tolist()
         nan = float("nan")
@@ -240,8 +240,8 @@ class GAN(Task):
         gan = _unwrap(model)
         was_training = gan.training
         gan.eval()
-        z = gan.sample_z(self.samples, generator=torch.Generator().manual_seed(self.sample_seed), device=device)
-        images = (gan.generator(z).float() + 1) / 2
+        z = gan.sample_z(self.samples, generator=torch.Generator().manual_seed(self.sample_seed), device=device)  # type: ignore[operator]
+        images = (gan.generator(z).float() + 1) / 2  # type: ignore[operator]
         gan.train(was_training)
         return images
 

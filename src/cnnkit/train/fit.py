@@ -371,7 +371,7 @@ def _fit_decision_rules(trainer: Trainer, bundle: Any, summary: dict[str, Any]) 
         return
     with fitting():
         fitted = trainer.evaluate(val)
-    task.set_thresholds(fitted["thresholds"])
+    task.set_thresholds(fitted["thresholds"])  # type: ignore[attr-defined]
     if getattr(bundle, "test", None) is not None:
         test = trainer.evaluate(bundle.test)
         summary.update({("test_count" if k == "count" else f"test_{k}"): v for k, v in test.items()})

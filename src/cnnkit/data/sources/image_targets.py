@@ -159,12 +159,12 @@ def build_image_targets(
     y = train_t.y
     train = InMemoryLoader(
         x_train, y[torch.as_tensor(train_idx)], batch_size=cfg.batch_size, shuffle=True,
-        augment=BatchAugment(cfg.augment, fill=mean), rank=rank, world_size=world_size, **common,
+        augment=BatchAugment(cfg.augment, fill=mean), rank=rank, world_size=world_size, **common,  # type: ignore[arg-type]
     )
     val = None
     if val_idx is not None:
-        val = InMemoryLoader(train_x[torch.as_tensor(val_idx)], y[torch.as_tensor(val_idx)], batch_size=cfg.eval_batch_size, **common)
-    test = InMemoryLoader(test_x, test_t.y, batch_size=cfg.eval_batch_size, **common)
+        val = InMemoryLoader(train_x[torch.as_tensor(val_idx)], y[torch.as_tensor(val_idx)], batch_size=cfg.eval_batch_size, **common)  # type: ignore[arg-type]
+    test = InMemoryLoader(test_x, test_t.y, batch_size=cfg.eval_batch_size, **common)  # type: ignore[arg-type]
     k = len(train_t.names) if train_t.kind != "values" else int(np.prod(train_t.y.shape[1:]))
     return DataBundle(
         train=train, val=val, test=test, num_classes=k, class_names=list(train_t.names), input_shape=(c, h, w),

@@ -196,12 +196,12 @@ def build_text_bundle(
     ids = encode(tr_texts, vocab)
     common = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
     idx = torch.as_tensor(train_idx)
-    train_loader = TensorLoader(ids[idx], tr_t.y[idx], batch_size=cfg.batch_size, shuffle=True, rank=rank, world_size=world_size, **common)
+    train_loader = TensorLoader(ids[idx], tr_t.y[idx], batch_size=cfg.batch_size, shuffle=True, rank=rank, world_size=world_size, **common)  # type: ignore[arg-type]
     val = None
     if val_idx is not None:
         vi = torch.as_tensor(val_idx)
-        val = TensorLoader(ids[vi], tr_t.y[vi], batch_size=cfg.eval_batch_size, **common)
-    test_loader = TensorLoader(encode(te_texts, vocab), te_t.y, batch_size=cfg.eval_batch_size, **common)
+        val = TensorLoader(ids[vi], tr_t.y[vi], batch_size=cfg.eval_batch_size, **common)  # type: ignore[arg-type]
+    test_loader = TensorLoader(encode(te_texts, vocab), te_t.y, batch_size=cfg.eval_batch_size, **common)  # type: ignore[arg-type]
     k = len(tr_t.names) if tr_t.kind != "values" else int(np.prod(tr_t.y.shape[1:]))
     return DataBundle(
         train=train_loader, val=val, test=test_loader, num_classes=k, class_names=list(tr_t.names),
@@ -228,7 +228,7 @@ def _build_text_csv(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[in
     t = parse_targets(cells, kind=opts.targets, source=str(train_path))
     if test_path is not None and test_path.is_file():
         te_texts, te_cells = read_text_csv(test_path, opts)
-        te_t = parse_targets(te_cells, kind=t.kind, source=str(test_path), names=None if t.kind == "values" else t.names)
+        te_t = parse_targets(te_cells, kind=t.kind, source=str(test_path), names=None if t.kind == "values" else t.names)  # type: ignore[arg-type]
         train, test = (texts, t), (te_texts, te_t)
     else:
         train, test = _split_targets(texts, t, "train", cfg.test_fraction), _split_targets(texts, t, "test", cfg.test_fraction)
