@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit.errors import ConfigError
 from cnnkit.data.sources.scenes import (
     FOREGROUND_THRESHOLD,
     IGNORE_INDEX,
@@ -17,6 +16,7 @@ from cnnkit.data.sources.scenes import (
     voc_palette,
     write_scene_dataset,
 )
+from cnnkit.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
