@@ -30,7 +30,7 @@ from ...errors import DataError
 from .._core import DATASETS, TEST_SPLIT_SEED, DatasetSpec, check_root
 from .arrays import _load_arrays, images_to_uint8_nchw
 from .folder import _open, read_image
-from .scenes import SCENE_TARGETS, Scenes, ScenesOptions
+from .scenes import SCENE_FOLDERS, SCENE_TARGETS, Scenes, ScenesOptions
 
 __all__ = ["SegmentationOptions", "read_mask", "scan_segmentation_folder"]
 
@@ -165,11 +165,11 @@ def _bundle(train, test, names_tr, names_te, class_names, cfg, *, dataset: str, 
     return segmentation_bundle(train, test, class_names, cfg, dataset=dataset, **kwargs)
 
 
-def _build_folder(cfg, *, spec: DatasetSpec, input_shape: tuple[int, ...], **kwargs: Any):
+def _build_folder(cfg, *, spec: DatasetSpec, input_shape: tuple[int, ...], options: SegmentationOptions | None = None, **kwargs: Any):
     root = check_root(cfg.root)
     if root is None:
         raise DataError("segmentation-folder: data.root must point at a folder holding images/ and masks/")
-    options = SegmentationOptions.model_validate(cfg.options())
+    options = options if options is not None else SegmentationOptions.model_validate(cfg.options())
     splits = scan_segmentation_folder(root)
     channels = None
     if cfg.input_size is not None:
@@ -229,7 +229,14 @@ def _scene_masks(train: Scenes, test: Scenes, cfg, options: ScenesOptions, *, sp
     return segmentation_bundle(pair(train), pair(test), train.class_names, cfg, dataset=spec.name, meta=meta, **kwargs)
 
 
+def _scene_folder(cfg, *, spec: DatasetSpec, **kwargs: Any):
+    # The scenes' own options (num_train, canvas, ...) do not apply to the user's folder.
+    kwargs.setdefault("input_shape", ())
+    return _build_folder(cfg, spec=DATASETS.get("segmentation-folder"), options=SegmentationOptions(), **kwargs)
+
+
 SCENE_TARGETS["masks"] = _scene_masks
+SCENE_FOLDERS["masks"] = _scene_folder
 
 DATASETS.add(
     "segmentation-folder",
