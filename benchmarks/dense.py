@@ -57,7 +57,7 @@ SEG_MODELS: dict[str, dict[str, Any]] = {
 
 def _load() -> str:
     try:
-        return "load %.1f %.1f %.1f" % os.getloadavg()
+        return "load " + " ".join(f"{v:.1f}" for v in os.getloadavg())
     except OSError:
         return "load ?"
 
