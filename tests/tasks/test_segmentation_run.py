@@ -28,6 +28,7 @@ def test_train_writes_segmentation_summary(tmp_path, capsys):
     assert "test mIoU:" in capsys.readouterr().out
     info = json.loads((tmp_path / "full" / "model.json").read_text())
     assert info["task"]["name"] == "segmentation" and info["build"]["num_classes"] == 11
+    assert (tmp_path / "full" / "plots" / "segmentation_samples.png").stat().st_size > 0  # Task.write_plots
 
 
 @pytest.mark.slow

@@ -94,7 +94,7 @@ def segmentation_bundle(
     (x_tr, y_tr), (x_te, y_te) = train, test
     if x_tr.shape[1] != x_te.shape[1]:
         raise DataError(f"{dataset}: training images have {x_tr.shape[1]} channels, test images {x_te.shape[1]}")
-    size = tuple(cfg.input_size) if cfg.input_size is not None else tuple(x_tr.shape[-2:])
+    size = (int(cfg.input_size[0]), int(cfg.input_size[1])) if cfg.input_size is not None else (int(x_tr.shape[-2]), int(x_tr.shape[-1]))
     x_tr, y_tr = resize_pairs(x_tr, y_tr, size)
     x_te, y_te = resize_pairs(x_te, y_te, size)
     keep = _limit(len(x_tr), cfg.limit_train, cfg.split_seed)
@@ -113,7 +113,7 @@ def segmentation_bundle(
     mean, std = channel_stats(x_tr[train_idx]) if cfg.normalize else ([0.0] * c, [1.0] * c)
     mean_t, std_t = torch.tensor(mean), torch.tensor(std)
     augment = JointAugment(cfg.augment, ignore_index=IGNORE_INDEX, fill=mean)
-    common = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
+    common: dict[str, Any] = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
     eval_t = _transform(mean_t, std_t, None)
     train_loader = TensorLoader(
         x_tr[train_idx], y_tr[train_idx], batch_size=cfg.batch_size, shuffle=True,

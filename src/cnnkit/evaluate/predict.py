@@ -299,10 +299,10 @@ def predict(
 
         # Masks are images: they go to a folder (beside --output, or RUN/predictions), the table to --output.
         folder = Path(output).with_suffix("") if output is not None else Path(run_dir) / "predictions"
-        results = predict_masks(loaded, inputs, out=folder, on_skip=on_skip)
+        masks = predict_masks(loaded, inputs, out=folder, on_skip=on_skip)
         if output is not None:
-            write_mask_table(results, output)
-        return results
+            write_mask_table(masks, output)
+        return masks
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
     model = loaded.model.eval()

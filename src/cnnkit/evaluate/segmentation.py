@@ -78,7 +78,7 @@ def evaluate_segmentation_run(
     names = list(run.class_names or [str(i) for i in range(k)])[:k]
     from ..tasks.segmentation_metrics import scores_from_confusion
 
-    scores = scores_from_confusion(cm)
+    scores: dict[str, Any] = scores_from_confusion(cm)
     out = Path(out) if out is not None else Path(run_dir) / (f"eval-{split}" + (f"-{data}" if data else ""))
     files: dict[str, str] = {}
     try:

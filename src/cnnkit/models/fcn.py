@@ -65,11 +65,14 @@ def convolutionize(classifier: VGG) -> tuple[nn.Sequential, nn.Sequential]:
         conv = nn.Conv2d(c_in, fc.out_features, k, padding=k // 2)
         with torch.no_grad():
             conv.weight.copy_(fc.weight.view(fc.out_features, c_in, k, k))
+            assert conv.bias is not None and fc.bias is not None
             conv.bias.copy_(fc.bias)
         convs.append(conv)
     drop = [m.p for m in classifier.classifier if isinstance(m, nn.Dropout)] or [0.5, 0.5]
     head = nn.Sequential(convs[0], nn.ReLU(), nn.Dropout2d(drop[0]), convs[1], nn.ReLU(), nn.Dropout2d(drop[1]), convs[2])
-    return classifier.features, head
+    features = classifier.features
+    assert isinstance(features, nn.Sequential)
+    return features, head
 
 
 class FCN(nn.Module):
@@ -118,12 +121,15 @@ class FCN(nn.Module):
         self.to_pool4 = features[pools[2] + 1 : pools[3] + 1]
         self.to_pool5 = features[pools[3] + 1 :]
         self.fc = head[:-1]  # conv6 .. dropout after conv7
-        hidden = head[-1].in_channels
-        self.score_fr = nn.Conv2d(hidden, num_classes, 1)
+        last = head[-1]
+        assert isinstance(last, nn.Conv2d)
+        self.score_fr = nn.Conv2d(last.in_channels, num_classes, 1)
         nn.init.zeros_(self.score_fr.weight)
-        nn.init.zeros_(self.score_fr.bias)
-        widths = [m.out_channels for m in features if isinstance(m, nn.Conv2d)]
-        conv_before = lambda p: [m for m in features[:p] if isinstance(m, nn.Conv2d)][-1].out_channels  # noqa: E731
+        nn.init.zeros_(self.score_fr.bias)  # type: ignore[arg-type]  # Conv2d(bias=True) has one
+
+        def conv_before(p: int) -> int:
+            return [m for m in list(features)[:p] if isinstance(m, nn.Conv2d)][-1].out_channels
+
         self.variant = variant
         self.num_classes = num_classes
         stride = _VARIANTS[variant]
@@ -134,12 +140,13 @@ class FCN(nn.Module):
             self.score_pool3 = nn.Conv2d(conv_before(pools[2]), num_classes, 1)
             self.upscore_pool4 = _bilinear_up(num_classes, 2, learned=True)
         for m in (getattr(self, "score_pool4", None), getattr(self, "score_pool3", None)):
-            if m is not None:
+            if isinstance(m, nn.Conv2d):
                 nn.init.zeros_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         self.register_buffer("final_kernel", bilinear_kernel(stride)[None, None].repeat(num_classes, 1, 1, 1), persistent=False)
         self.stride = stride
-        del widths
+        self.final_kernel: Tensor
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]

@@ -83,8 +83,10 @@ class SegNet(nn.Module):
             layers = []
             for j in range(n):
                 last = j == n - 1
-                if not (last and nxt is None):
-                    layers += _conv_bn_relu(w, nxt if last else w)
+                if not last:
+                    layers += _conv_bn_relu(w, w)
+                elif nxt is not None:
+                    layers += _conv_bn_relu(w, nxt)
             self.decoder.append(nn.Sequential(*layers))
         self.head = nn.Conv2d(outs[0], num_classes, 3, padding=1)  # the class scores
         self.depth = depth

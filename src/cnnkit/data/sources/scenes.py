@@ -122,7 +122,8 @@ class Scenes:
         """One COCO detection dict: ``images`` (ids from 1), ``annotations`` (``bbox`` ``[x, y, w, h]``,
         ``area`` = visible pixels, ``iscrowd`` 0), ``categories`` (ids 1..K)."""
         h, w = self.images.shape[-2:]
-        images, annotations = [], []
+        images: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
         for i, stem in enumerate(self.stems()):
             images.append({"id": i + 1, "file_name": f"{stem}.png", "width": int(w), "height": int(h)})
             for j, (box, label) in enumerate(zip(self.boxes[i], self.labels[i])):
@@ -180,7 +181,7 @@ def _source_items(source: str, split: str, root: str | None) -> tuple[np.ndarray
 
 
 def _scaled(item: np.ndarray, size: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(item).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return np.asarray(Image.fromarray(item).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def _ignore_borders(mask: np.ndarray, width: int) -> np.ndarray:
@@ -200,7 +201,7 @@ def generate_scenes(
     n: int,
     *,
     seed: int = 0,
-    split: Literal["train", "test"] = "train",
+    split: str = "train",
     canvas: tuple[int, int] = (64, 64),
     source: str = "digits",
     root: str | None = None,

@@ -105,7 +105,8 @@ def scan_segmentation_folder(root: Path) -> dict[str, list[tuple[Path, Path]]]:
 
 
 def _read_pairs(pairs: list[tuple[Path, Path]], channels: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    xs, ys = [], []
+    xs: list[torch.Tensor] = []
+    ys: list[torch.Tensor] = []
     for img_path, mask_path in pairs:
         x = read_image(img_path, channels=channels)
         channels = x.shape[0]  # the first image decides; the others are converted to it
@@ -128,7 +129,8 @@ def _read_pairs(pairs: list[tuple[Path, Path]], channels: int | None) -> tuple[t
 def _read_pairs_resized(pairs: list[tuple[Path, Path]], channels: int | None, size: tuple[int, int]):
     from ..segmentation import resize_pairs  # lazy: cnnkit.data.segmentation imports the data package
 
-    xs, ys = [], []
+    xs: list[torch.Tensor] = []
+    ys: list[torch.Tensor] = []
     for pair in pairs:
         x, y, _ = _read_pairs([pair], channels)
         channels = x.shape[1]
