@@ -143,6 +143,29 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import list_runs
+    from .runs.listing import runs_table
+
+    runs = list_runs(args.dir, sort=args.sort)
+    if args.json:
+        _print_json([r.as_dict() for r in runs])
+        return 0
+    from rich.console import Console
+
+    Console().print(runs_table(runs))  # rich fits the table to the terminal (or $COLUMNS)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.run_dirs, runs_dir=args.runs, host=args.host, port=args.port, token=args.token,
+          max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms, max_upload_bytes=args.max_upload_bytes,
+          threads=args.threads)
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain
 
@@ -357,6 +380,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None)
     p.add_argument("--limit", type=int, default=1000, help="test images to use")
     p.add_argument("--json", action="store_true")
+
+    p = add("runs", _cmd_runs, "list run folders: model, data, epochs, test accuracy, time, status (running/finished/interrupted)")
+    p.add_argument("dir", nargs="?", type=Path, default=Path("runs"), metavar="DIR", help="folder of run folders (default: runs)")
+    p.add_argument("--sort", default="started", choices=["started", "name", "model", "data", "epochs", "accuracy", "time", "status"])
+    p.add_argument("--json", action="store_true")
+
+    p = add("serve", _cmd_serve, "a web page and an HTTP API for trained runs (needs the serve extra: pip install -e '.[serve]')")
+    p.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run folders whose models to serve")
+    p.add_argument("--runs", type=Path, default=None, metavar="DIR", help="also serve a dashboard of the run folders under DIR")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs a token)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token", default=None, help="API token, required off 127.0.0.1 (default: $CNNKIT_SERVE_TOKEN, which, unlike this flag, ps does not show)")
+    p.add_argument("--max-batch", type=int, default=32, help="largest batch of requests run together (1: no batching)")
+    p.add_argument("--batch-wait-ms", type=float, default=2.0, help="how long a batch waits for more requests")
+    p.add_argument("--max-upload-bytes", type=int, default=8 << 20, help="largest request body (default 8 MiB)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
 
     p = add("summary", _cmd_summary, "per-layer shapes, parameters, FLOPs and receptive fields of a model or spec")
     p.add_argument("model", metavar="NAME_OR_SPEC", help="a registered model name or a model-spec YAML path")

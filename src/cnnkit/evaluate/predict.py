@@ -19,6 +19,7 @@ raise.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import warnings
@@ -40,6 +41,9 @@ __all__ = [
     "OUTPUT_FORMATS",
     "expand_inputs",
     "read_input",
+    "read_bytes",
+    "array_items",
+    "model_input",
     "load_inputs",
     "predict",
     "write_predictions",
@@ -50,7 +54,7 @@ _SUFFIXES = IMAGE_SUFFIXES + (".npy",)
 _KINDS = "PNG, JPEG, BMP, WebP or .npy"
 # read_image (the training data's decoder) takes PNG and JPEG; these two are decoded here.
 _OTHER_FORMATS = {".bmp": "BMP", ".webp": "WEBP"}
-_FORMAT_NAMES = {"BMP": "BMP", "WEBP": "WebP"}
+_FORMAT_NAMES = {"BMP": "BMP", "WEBP": "WebP", "PNG": "PNG", "JPEG": "JPEG"}
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 OUTPUT_FORMATS = (".csv", ".json")
 _COLUMNS = ("input", "label", "class", "probability", "top_k", "error")
@@ -108,52 +112,91 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 
 
 def _npy_items(path: Path) -> list[tuple[str, torch.Tensor]]:
-    arr = load_npy(path)
+    return array_items(load_npy(path), str(path))
+
+
+def array_items(arr: np.ndarray, name: str) -> list[tuple[str, torch.Tensor]]:
+    """``[(name, raw (C, H, W) tensor)]`` for an array in one of the ``.npy`` layouts above (a batch
+    ``(N, C, H, W)`` gives ``name[i]`` per item); ``cnnkit serve`` passes the arrays it receives here.
+
+    Raises:
+        DataError: a dtype other than numbers, pixel values out of range, or a shape not listed above.
+    """
     if arr.dtype.kind not in "uif":
-        raise DataError(f"unreadable array {path}: expected numbers, found dtype {arr.dtype}")
+        raise DataError(f"unreadable array {name}: expected numbers, found dtype {arr.dtype}")
     if arr.dtype != np.uint8:
         if arr.dtype.kind in "ui":
             if arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
-                raise DataError(f"array {path}: integer pixels must lie in 0..255")
+                raise DataError(f"array {name}: integer pixels must lie in 0..255")
             arr = arr.astype(np.uint8)
         else:
             arr = arr.astype(np.float32)
             if not np.isfinite(arr).all() or arr.min(initial=0) < 0 or arr.max(initial=0) > 1:
-                raise DataError(f"array {path}: float pixels must be finite and lie in [0, 1]")
+                raise DataError(f"array {name}: float pixels must be finite and lie in [0, 1]")
     if arr.ndim == 2:
-        return [(str(path), torch.from_numpy(arr[None].copy()))]
+        return [(name, torch.from_numpy(arr[None].copy()))]
     if arr.ndim == 3:
         if arr.shape[0] not in (1, 3) and arr.shape[-1] in (1, 3, 4):
             arr = np.transpose(arr[..., :3] if arr.shape[-1] == 4 else arr, (2, 0, 1))
         if arr.shape[0] not in (1, 3):
-            raise DataError(f"array {path} has shape {arr.shape}: expected (H, W), (C, H, W) or (H, W, C) with C 1 or 3")
-        return [(str(path), torch.from_numpy(np.ascontiguousarray(arr)))]
+            raise DataError(f"array {name} has shape {arr.shape}: expected (H, W), (C, H, W) or (H, W, C) with C 1 or 3")
+        return [(name, torch.from_numpy(np.ascontiguousarray(arr)))]
     if arr.ndim == 4:
         if arr.shape[1] not in (1, 3) or len(arr) == 0:
-            raise DataError(f"array {path} has shape {arr.shape}: a batch must be (N, C, H, W) with N >= 1 and C 1 or 3")
-        return [(f"{path}[{i}]", torch.from_numpy(np.ascontiguousarray(arr[i]))) for i in range(len(arr))]
-    raise DataError(f"array {path} has shape {arr.shape}: expected 2 to 4 dimensions")
+            raise DataError(f"array {name} has shape {arr.shape}: a batch must be (N, C, H, W) with N >= 1 and C 1 or 3")
+        return [(f"{name}[{i}]", torch.from_numpy(np.ascontiguousarray(arr[i]))) for i in range(len(arr))]
+    raise DataError(f"array {name} has shape {arr.shape}: expected 2 to 4 dimensions")
 
 
 def _read_other_image(path: Path) -> torch.Tensor:
     """A BMP or WebP file as uint8 ``(C, H, W)``, C = 1 for gray files, else 3 (alpha dropped), as
     :func:`~cnnkit.data.folder.read_image` decodes PNG and JPEG."""
-    fmt = _OTHER_FORMATS[path.suffix.lower()]
+    return _decode_image(path, str(path), (_OTHER_FORMATS[path.suffix.lower()],))
+
+
+def _decode_image(source: Path | io.BytesIO, name: str, formats: tuple[str, ...], max_pixels: int | None = None) -> torch.Tensor:
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both, as read_image does.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=(fmt,)) as im:
+            with Image.open(source, formats=formats) as im:
+                if max_pixels is not None and im.width * im.height > max_pixels:
+                    # Checked on the header, before any pixel is decoded.
+                    raise DataError(f"image {name} is {im.width}x{im.height}: more than the limit of {max_pixels} pixels")
                 gray = im.mode in _GRAY_MODES
                 im.load()
                 arr = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(f"unreadable image {path}: {e}") from None
+        raise DataError(f"unreadable image {name}: {e}") from None
     except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
-        reason = f"not a valid {_FORMAT_NAMES[fmt]} file" if "cannot identify" in str(e) else str(e)
-        raise DataError(f"unreadable image {path}: {reason}") from None
+        if isinstance(e, DataError):
+            raise
+        kinds = " or ".join(_FORMAT_NAMES.get(f, f) for f in formats)
+        reason = f"not a valid {kinds} file" if "cannot identify" in str(e) else str(e)
+        raise DataError(f"unreadable image {name}: {reason}") from None
     x = torch.from_numpy(arr.copy())
     return x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1).contiguous()
+
+
+def read_bytes(data: bytes, name: str = "upload", *, max_pixels: int | None = None) -> list[tuple[str, torch.Tensor]]:
+    """:func:`read_input` for a file's content in memory (what ``cnnkit serve`` receives): a PNG, JPEG,
+    BMP or WebP image, or a ``.npy`` array (never unpickled), told apart by the content, not by a name.
+
+    Images are decoded as :func:`read_input` decodes files (the same Pillow calls and mode conversion), so
+    the same bytes give the same tensor. ``max_pixels`` refuses larger images from their header, before
+    any pixel is decoded (Pillow's decompression-bomb limit applies as well).
+
+    Raises:
+        DataError: content that is none of these, or is corrupt, too large or of an unusable shape.
+    """
+    if data[:6] == b"\x93NUMPY":
+        try:
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            reason = "it holds Python objects" if "allow_pickle" in str(exc) else "corrupt or truncated"
+            raise DataError(f"unreadable array {name}: {reason}") from None
+        return array_items(arr, name)
+    return [(name, _decode_image(io.BytesIO(data), name, ("PNG", "JPEG", "BMP", "WEBP"), max_pixels))]
 
 
 def read_input(path: str | Path) -> list[tuple[str, torch.Tensor]]:
@@ -170,7 +213,7 @@ def read_input(path: str | Path) -> list[tuple[str, torch.Tensor]]:
 def _model_input(name: str, raw: torch.Tensor, preprocessing: dict[str, Any]) -> torch.Tensor:
     want = tuple(preprocessing.get("input_shape") or ())
     try:
-        x = apply_preprocessing(raw[None], preprocessing)
+        x = apply_preprocessing(raw[None] if raw.ndim == 3 else raw, preprocessing)
     except CnnkitError as exc:
         raise DataError(f"input {name}: {exc}") from None
     except (RuntimeError, ValueError) as exc:
@@ -178,6 +221,17 @@ def _model_input(name: str, raw: torch.Tensor, preprocessing: dict[str, Any]) ->
     if want and tuple(x.shape[1:]) != want:
         raise DataError(f"input {name} became shape {tuple(x.shape[1:])}, but the model expects {want}")
     return x
+
+
+def model_input(raw: torch.Tensor, preprocessing: dict[str, Any], name: str = "input") -> torch.Tensor:
+    """One raw ``(C, H, W)`` input (from :func:`read_input` / :func:`read_bytes`) as a ``(1, *input_shape)``
+    model-input batch, converted exactly as :func:`predict` converts it; a stack ``(N, C, H, W)`` of inputs
+    of one shape and dtype becomes ``(N, *input_shape)`` in one pass (``cnnkit serve``'s batches).
+
+    Raises:
+        DataError: the input cannot be converted to the model's input shape.
+    """
+    return _model_input(name, raw, preprocessing)
 
 
 def load_inputs(inputs: list[str | Path], preprocessing: dict[str, Any]) -> tuple[list[str], torch.Tensor]:

@@ -4,7 +4,8 @@
 - :mod:`~cnnkit.runs.folder`: the ``.cnnkit-run`` marker, what may be created or replaced, ``env.json``;
 - :mod:`~cnnkit.runs.model_io`: ``model.safetensors`` + ``model.json`` (no pickle), loaded with bounds;
 - :mod:`~cnnkit.runs.metrics_log`: ``metrics.jsonl``, one row per epoch, exact across resumes;
-- :mod:`~cnnkit.runs.run_data`: a run's data splits rebuilt with its recorded preprocessing.
+- :mod:`~cnnkit.runs.run_data`: a run's data splits rebuilt with its recorded preprocessing;
+- :mod:`~cnnkit.runs.listing`: the run folders under a folder and their status (``cnnkit runs``).
 """
 
 from .folder import RUN_MARKER as RUN_MARKER
@@ -16,6 +17,9 @@ from .io import atomic_write_bytes as atomic_write_bytes
 from .io import atomic_write_text as atomic_write_text
 from .io import read_json as read_json
 from .io import write_error as write_error
+from .listing import RunInfo as RunInfo
+from .listing import list_runs as list_runs
+from .listing import run_info as run_info
 from .metrics_log import MetricsLog as MetricsLog
 from .metrics_log import json_safe as json_safe
 from .model_io import MODEL_FORMAT as MODEL_FORMAT
@@ -31,5 +35,5 @@ from .run_data import split_loader as split_loader
 __all__ = [
     "MODEL_FORMAT", "RUN_MARKER", "LoadedModel", "MetricsLog", "RunData", "atomic_write_bytes", "atomic_write_text",
     "check_run_dir", "environment_info", "is_run_dir", "json_safe", "load_model", "load_run_data", "make_run_dir",
-    "read_json", "save_model", "split_batches", "split_loader", "unwrap_model", "write_error",
+    "read_json", "save_model", "RunInfo", "list_runs", "run_info", "split_batches", "split_loader", "unwrap_model", "write_error",
 ]
