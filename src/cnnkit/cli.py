@@ -137,6 +137,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if "label" in item and ("labels" in item or "values" in item):  # multi-label, regression
             print(f"{safe_text(item['input'], None)}: {safe_text(item['label'], 400) or '(no label)'}")
             continue
+        if "top" not in item and "text" in item:  # other tasks describe their result in one line (segmentation: the mask file)
+            print(f"{safe_text(item['input'], None)}: {safe_text(item.get('text', ''), None)}")
+            continue
         if "top" not in item:  # a forecast or anomaly score (series tasks): the row as JSON
             print(f"{safe_text(item['input'], None)}: {safe_text(json.dumps({k: v for k, v in item.items() if k != 'input'}), 2000)}")
             continue

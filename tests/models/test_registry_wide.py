@@ -50,6 +50,8 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "alphazero_resnet": ({"width": 8, "blocks": 1}, (3, 6, 7), torch.float32),
     "blondie24": ({}, (5, 8, 8), torch.float32),
     "unet": ({"base_width": 2, "depth": 2, "padding": "same"}, (1, 32, 32), torch.float32),
+    "fcn": ({"num_classes": 3, "width_divisor": 16, "hidden_features": 8}, (3, 64, 64), torch.float32),
+    "segnet": ({"num_classes": 3, "depth": 2, "width_divisor": 16}, (3, 16, 16), torch.float32),
     "dcgan_generator": ({"base_width": 2}, (100, 1, 1), torch.float32),
     "airbench_fmnist": ({}, (1, 28, 28), torch.float32),
     "mnist1d_cnn": ({"channels": 4}, (1, 40), torch.float32),

@@ -358,6 +358,15 @@ def predict(
         raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
     refuse_unsupervised_run(loaded.info, run_dir, "predict")
+    if (loaded.info.get("task") or {}).get("name") == "segmentation":
+        from .segmentation import predict_masks, write_mask_table
+
+        # Masks are images: they go to a folder (beside --output, or RUN/predictions), the table to --output.
+        folder = Path(output).with_suffix("") if output is not None else Path(run_dir) / "predictions"
+        masks = predict_masks(loaded, inputs, out=folder, on_skip=on_skip)
+        if output is not None:
+            write_mask_table(masks, output)
+        return masks
     if is_series_run(loaded.info):  # .ts / .npy / .csv series; rows as the task presents them
         rows = predict_series(loaded, inputs, top_k=top_k, batch_size=batch_size, on_skip=on_skip)
         if output is not None:

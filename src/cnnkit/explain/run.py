@@ -172,6 +172,10 @@ def explain(
     if out is None:
         raise CnnkitError("explain needs an output folder (--out DIR)")
     loaded = load_model(run_dir, device=resolve_device(device))
+    if (loaded.info.get("task") or {}).get("name") == "segmentation":
+        from .segmentation import explain_segmentation
+
+        return explain_segmentation(loaded, inputs, method=method, target=target, out=out)
     if is_series_run(loaded.info):  # which time steps mattered (saliency / integrated gradients / occlusion)
         return explain_series_run(loaded, inputs, method=method, target=target, out=out)
     if loaded.info.get("kind") == "text":  # token attributions (cnnkit.explain.text)

@@ -17,6 +17,7 @@ from . import convnextv2 as convnextv2
 from . import dcgan as dcgan
 from . import dqn as dqn
 from . import fcmae as fcmae
+from . import fcn as fcn
 from . import fcn1d as fcn1d
 from . import googlenet as googlenet
 from . import inception_time as inception_time
@@ -26,6 +27,7 @@ from . import mnist1d_cnn as mnist1d_cnn
 from . import mobilenet as mobilenet
 from . import nin as nin
 from . import resnet as resnet
+from . import segnet as segnet
 from . import single_frame as single_frame
 from . import srcnn as srcnn
 from . import tcn as tcn

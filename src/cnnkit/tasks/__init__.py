@@ -13,8 +13,9 @@ from .interactive import RUNNER_TASKS as RUNNER_TASKS
 from .masked_autoencoder import MaskedAutoencoder as MaskedAutoencoder
 from .multilabel import MultiLabel as MultiLabel
 from .regression import Regression as Regression
+from .segmentation import Segmentation as Segmentation
 
 __all__ = [
     "TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "MultiLabel", "Regression",
-    "RUNNER_TASKS", "GAN", "MaskedAutoencoder", "Forecasting", "Anomaly",
+    "RUNNER_TASKS", "GAN", "MaskedAutoencoder", "Forecasting", "Anomaly", "Segmentation",
 ]

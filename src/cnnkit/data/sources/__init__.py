@@ -11,12 +11,16 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.image_targets`: images with several labels or real values: ``image-csv`` (and ``npz`` targets);
 - :mod:`.text`: UTF-8 texts: ``text-csv``, ``text-folder``;
 - :mod:`.moving_mnist`: generated Moving-MNIST clips: ``moving-mnist``;
-- :mod:`.video`: clips as frame folders or arrays: ``video-folder``, ``video-npz``.
+- :mod:`.video`: clips as frame folders or arrays: ``video-folder``, ``video-npz``;
+- :mod:`.scenes`: generated scenes with class masks and COCO boxes: ``scenes``;
+- :mod:`.segmentation`: images + masks: ``segmentation-folder``, ``segmentation-npz`` (and the scenes' masks).
 """
 
 from . import digits as digits  # registers `digits` (a module with no public names)
 from . import image_targets as image_targets  # registers `image-csv`
 from . import moving_mnist as moving_mnist  # registers `moving-mnist`
+from . import scenes as scenes  # registers `scenes`
+from . import segmentation as segmentation  # registers `segmentation-folder`, `segmentation-npz`
 from . import text as text  # registers `text-csv`, `text-folder`
 from . import video as video  # registers `video-folder`, `video-npz`
 from .arrays import images_to_uint8_nchw as images_to_uint8_nchw
