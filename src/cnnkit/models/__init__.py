@@ -10,6 +10,7 @@ from . import airbench as airbench
 from . import alexnet as alexnet
 from . import c3d as c3d
 from . import dcgan as dcgan
+from . import detection as detection
 from . import dqn as dqn
 from . import googlenet as googlenet
 from . import lenet as lenet
