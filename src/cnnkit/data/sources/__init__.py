@@ -6,10 +6,12 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.cifar`: CIFAR binary records: ``cifar10``, ``cifar100``;
 - :mod:`.folder`: PNG/JPEG files, one sub-folder per class: ``image-folder``;
 - :mod:`.arrays`: ``.npz`` files: ``npz`` (and ``.npy`` files for ``predict``);
-- :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``.
+- :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``;
+- :mod:`.scenes`: generated scenes with class masks and COCO boxes: ``scenes``.
 """
 
 from . import digits as digits  # registers `digits` (a module with no public names)
+from . import scenes as scenes  # registers `scenes`
 from .arrays import images_to_uint8_nchw as images_to_uint8_nchw
 from .arrays import load_npy as load_npy
 from .cifar import CIFAR10_CLASSES as CIFAR10_CLASSES
