@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_int, check_real, to_pair
@@ -19,19 +20,6 @@ def _axis(start: Tensor, length: Tensor, bins: int, grid: int) -> Tensor:
     i = torch.arange(bins * grid, device=start.device, dtype=start.dtype)
     b, g = i // grid, i % grid
     return start[:, None] + b * step + (g + 0.5) * step / grid
-
-
-def _bilinear_1d(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Low/high indices, their weights, and validity, along one axis (torchvision's boundary rules)."""
-    valid = (coord >= -1.0) & (coord <= size)
-    c = coord.clamp_min(0)
-    low = c.floor().long()
-    at_edge = low >= size - 1
-    low = torch.where(at_edge, torch.full_like(low, size - 1), low)
-    high = torch.where(at_edge, low, low + 1)
-    c = torch.where(at_edge, low.to(c.dtype), c)
-    w_high = c - low.to(c.dtype)
-    return low, high, w_high, valid
 
 
 def roi_align(
@@ -50,7 +38,7 @@ def roi_align(
     centre sits at its coordinate + 0.5 (continuous coordinates); without it, RoIs smaller than one
     pixel are widened to one pixel, as in the original implementation.
 
-    Vectorized: every sample of every RoI is gathered at once ((K, C, oh*g, ow*g) values).
+    Bilinear samples come from ``grid_sample``, one call per image (its RoIs' grids stacked).
     """
     oh, ow = to_pair(output_size, "output_size")
     if features.dim() != 4:
@@ -61,7 +49,8 @@ def roi_align(
     k = rois.shape[0]
     if k == 0:
         return features.new_zeros(0, c, oh, ow)
-    r = rois.detach().to(torch.float32)
+    # Sample coordinates in float64 for float64 maps (gradcheck, references), else float32.
+    r = rois.detach().to(torch.float64 if features.dtype == torch.float64 else torch.float32)
     batch = r[:, 0].long()
     offset = 0.5 if aligned else 0.0
     x1, y1, x2, y2 = (r[:, i] * spatial_scale - offset for i in range(1, 5))
@@ -69,24 +58,30 @@ def roi_align(
     if not aligned:
         rw, rh = rw.clamp_min(1.0), rh.clamp_min(1.0)
     g = sampling_ratio
-    ys, xs = _axis(y1, rh, oh, g), _axis(x1, rw, ow, g)  # (K, oh*g), (K, ow*g)
-    ylo, yhi, wy, vy = _bilinear_1d(ys, height)
-    xlo, xhi, wx, vx = _bilinear_1d(xs, width)
-    flat = features.permute(0, 2, 3, 1)  # (B, H, W, C): one gather picks all channels
-    b = batch[:, None, None]
-
-    def at(yi: Tensor, xi: Tensor) -> Tensor:
-        return flat[b, yi[:, :, None], xi[:, None, :]]  # (K, oh*g, ow*g, C)
-
-    wy_, wx_ = wy[:, :, None, None].to(features.dtype), wx[:, None, :, None].to(features.dtype)
-    val = (
-        at(ylo, xlo) * (1 - wy_) * (1 - wx_) + at(ylo, xhi) * (1 - wy_) * wx_
-        + at(yhi, xlo) * wy_ * (1 - wx_) + at(yhi, xhi) * wy_ * wx_
-    )
-    valid = (vy[:, :, None] & vx[:, None, :])[..., None]
-    val = torch.where(valid, val, torch.zeros_like(val))
-    out = val.view(k, oh, g, ow, g, c).mean(dim=(2, 4))
-    return out.permute(0, 3, 1, 2)
+    ys, xs = _axis(y1, rh, oh, g), _axis(x1, rw, ow, g)  # (K, oh*g), (K, ow*g), in pixel-index units
+    # Bilinear sampling is grid_sample's (align_corners=False: pixel i's centre is at (2i + 1) / size - 1);
+    # "border" padding clamps to the edge pixels as RoIAlign does for samples within one pixel outside
+    # the map, and samples farther out are zeroed below, which is torchvision's boundary rule.
+    gy = (2 * ys + 1) / height - 1
+    gx = (2 * xs + 1) / width - 1
+    valid = ((ys >= -1) & (ys <= height))[:, :, None] & ((xs >= -1) & (xs <= width))[:, None, :]
+    # One grid_sample per image (its RoIs stacked along the grid's rows): no copy of the map per RoI.
+    order = torch.sort(batch, stable=True).indices
+    pieces, start = [], 0
+    for b, n in zip(*(t.tolist() for t in torch.unique_consecutive(batch[order], return_counts=True))):
+        idx = order[start : start + n]
+        start += n
+        grid = torch.stack(torch.broadcast_tensors(gx[idx][:, None, :], gy[idx][:, :, None]), dim=-1)  # (n, oh g, ow g, 2)
+        sampled = F.grid_sample(
+            features[b : b + 1], grid.reshape(1, n * oh * g, ow * g, 2).to(features.dtype),
+            mode="bilinear", padding_mode="border", align_corners=False,
+        )  # (1, C, n oh g, ow g)
+        pieces.append(sampled.view(c, n, oh * g, ow * g).transpose(0, 1))
+    out = torch.cat(pieces)
+    if not bool((order == torch.arange(k, device=order.device)).all()):
+        out = out[torch.argsort(order)]
+    out = torch.where(valid[:, None], out, torch.zeros_like(out))
+    return F.avg_pool2d(out, g) if g > 1 else out
 
 
 @register_layer

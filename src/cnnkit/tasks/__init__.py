@@ -6,5 +6,6 @@ from .base import Task as Task
 from .base import create_task as create_task
 from .base import register_task as register_task
 from .classification import Classification as Classification
+from .detection import Detection as Detection
 
-__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification"]
+__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "Detection"]

@@ -137,7 +137,8 @@ class Trainer:
         # The best-weights record: by the early-stopping monitor, else validation accuracy when there is a
         # validation set, else none.
         if es is not None:
-            known = ["train_loss", "train_accuracy", "lr"] + (["val_loss", "val_accuracy"] if val_loader is not None else [])
+            names = self.task.metric_names
+            known = [f"train_{n}" for n in names] + ["lr"] + ([f"val_{n}" for n in names] if val_loader is not None else [])
             if es.monitor not in known:
                 hint = "; val_* metrics need a validation set (data.val_fraction > 0)" if es.monitor.startswith("val_") else ""
                 raise CnnkitError(
@@ -146,7 +147,7 @@ class Trainer:
                 )
             self.monitor, self.monitor_mode = es.monitor, es.mode
         elif val_loader is not None:
-            self.monitor, self.monitor_mode = "val_accuracy", "max"
+            self.monitor, self.monitor_mode = f"val_{self.task.monitor[0]}", self.task.monitor[1]
         else:
             self.monitor, self.monitor_mode = None, "max"
         self.scaler = (

@@ -7,9 +7,11 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.folder`: PNG/JPEG files, one sub-folder per class: ``image-folder``;
 - :mod:`.arrays`: ``.npz`` files: ``npz`` (and ``.npy`` files for ``predict``);
 - :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``;
-- :mod:`.scenes`: generated scenes with class masks and COCO boxes: ``scenes``.
+- :mod:`.scenes`: generated scenes with class masks and COCO boxes: ``scenes``;
+- :mod:`.coco`: COCO-format detection annotations beside an image folder: ``coco-folder``.
 """
 
+from . import coco as coco  # registers `coco-folder` and the scenes' `boxes` targets
 from . import digits as digits  # registers `digits` (a module with no public names)
 from . import scenes as scenes  # registers `scenes`
 from .arrays import images_to_uint8_nchw as images_to_uint8_nchw

@@ -80,7 +80,7 @@ class RoIHeads(nn.Module):
         pool_size: int = 7,
         spp_levels: tuple[int, ...] = (1, 2, 4),
         representation: int = 256,
-        batch_size_per_image: int = 128,
+        batch_size_per_image: int = 64,
         positive_fraction: float = 0.25,
         fg_iou: float = 0.5,
         score_threshold: float = 0.05,
