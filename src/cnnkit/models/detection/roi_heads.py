@@ -20,6 +20,7 @@ from .matching import BalancedSampler, Matcher
 __all__ = ["POOLS", "RoIHeads", "SpatialPyramidRoIPool"]
 
 POOLS = ("max", "align", "spp")
+_CANDIDATES = 300
 
 
 class SpatialPyramidRoIPool(nn.Module):
@@ -66,7 +67,8 @@ class RoIHeads(nn.Module):
 
     Deviations:
         Background RoIs are those with IoU < 0.5 (Fast R-CNN takes [0.1, 0.5), a heuristic it calls
-        hard-example mining); ground-truth boxes are added to the proposals in training (Detectron,
+        hard-example mining); at test time at most the 300 best-scoring (box, class) candidates per image
+        go to the NMS; ground-truth boxes are added to the proposals in training (Detectron,
         torchvision), so positives exist from the first step.
     """
 
@@ -184,6 +186,8 @@ class RoIHeads(nn.Module):
             scores = scores.reshape(-1)
             classes = torch.arange(k, device=p.device).repeat(n)
             keep = (scores > self.score_threshold).nonzero().flatten()
+            # At most _CANDIDATES per image reach the NMS (its IoU matrix is quadratic in them).
+            keep = keep[scores[keep].topk(min(_CANDIDATES, keep.numel())).indices]
             boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
             keep = remove_small_boxes(boxes, 1e-2)
             boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
