@@ -39,6 +39,8 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "unet": ({"base_width": 2, "depth": 2, "padding": "same"}, (1, 32, 32), torch.float32),
     "dcgan_generator": ({"base_width": 2}, (100, 1, 1), torch.float32),
     "airbench_fmnist": ({}, (1, 28, 28), torch.float32),
+    "faster_rcnn": ({"num_classes": 3, "representation": 16}, (3, 32, 32), torch.float32),
+    "faster_rcnn_spp": ({"num_classes": 3, "representation": 16}, (3, 32, 32), torch.float32),
 }
 
 REQUIRED_META = ("paper", "year", "input_size", "num_params", "task")

@@ -94,20 +94,21 @@ def detection_bundle(
     world_size: int = 1,
     meta: dict[str, Any] | None = None,
 ) -> Any:
-    """A :class:`~cnnkit.data.DataBundle` of detection data: images brought to the model's input size and
-    channels (boxes scaled with them), a seeded validation split of ``data.val_fraction``, normalization
+    """A :class:`~cnnkit.data.DataBundle` of detection data: images brought to the model's input size
+    (boxes scaled with them; the channels stay the training images' own), a seeded validation split of ``data.val_fraction``, normalization
     from the training split, and tensor loaders."""
     from .build import DataBundle  # build imports the sources, which import this module
 
     if len(input_shape) != 3:
         raise ConfigError(f"Expected an image model (input_shape (C, H, W)). Received: {input_shape}")
-    c = int(input_shape[0])
+    # The data keeps its own channels (gray scenes stay gray); the model is built for them (in_channels).
+    c = int(train_images.shape[1])
     h, w = cfg.input_size if cfg.input_size is not None else input_shape[1:]
     size = (int(h), int(w))
     source_shape = tuple(int(v) for v in train_images.shape[1:])
 
     def prep(x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if x.shape[1] != c:
+        if x.shape[1] != c:  # a gray test split beside colour training images
             x = x.float().mean(1, keepdim=True).round().to(torch.uint8) if c == 1 else x.expand(-1, c, -1, -1).contiguous()
         return fit_images_and_boxes(x, t, size)
 

@@ -8,7 +8,8 @@ A COCO detection file (Lin et al., "Microsoft COCO", ECCV 2014; the format of co
     root/annotations.json + root/images/       one split; the test split is carved (data.test_fraction)
     root/train/{annotations.json,images/} + root/test/{annotations.json,images/}
 
-(``data.annotations`` and ``data.images`` rename the file and the folder). Every image is resized to the
+(``data.annotations`` and ``data.images`` rename the file and the folder; without ``data.root``,
+``data.scenes: {num_train: ..., ...}`` trains on generated scenes instead). Every image is resized to the
 model's input and its boxes scaled with it; categories become classes 0..K-1 in order of ``id``. An image
 without annotations is background; crowd annotations (``iscrowd: 1``) are skipped, as COCO's evaluation
 ignores them. A missing image, a box with non-positive size or outside its image (beyond one pixel of
@@ -24,14 +25,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..._text import safe_text
 from ...errors import DataError
 from .._core import DATASETS, TEST_SPLIT_SEED, DatasetSpec, check_root
 from ..detection import detection_bundle, fit_images_and_boxes, pad_targets
 from .folder import read_image
-from .scenes import SCENE_TARGETS, Scenes
+from .scenes import SCENE_TARGETS, Scenes, ScenesOptions, generate_scenes
 
 __all__ = ["CocoOptions", "read_coco"]
 
@@ -40,11 +41,14 @@ _MAX_FILE = 512 << 20
 
 
 class CocoOptions(BaseModel):
-    """``data.*`` options of ``coco-folder``."""
+    """``data.*`` options of ``coco-folder``: the annotation file's and the image folder's names, and the
+    generated scenes to train on while ``data.root`` is unset (so a recipe runs as it is, and on a user's
+    folder with one ``--set data.root=DIR``)."""
 
     model_config = ConfigDict(extra="forbid")
     annotations: str = "annotations.json"
     images: str = "images"
+    scenes: ScenesOptions | None = Field(None, description="without data.root: train on these generated scenes")
 
 
 def _fail(path: Path, what: str) -> DataError:
@@ -83,12 +87,14 @@ def _categories(path: Path, doc: dict[str, Any]) -> tuple[list[int], list[str]]:
 
 
 def read_coco(
-    annotations: str | Path, images_dir: str | Path, *, size: tuple[int, int], channels: int, category_ids: list[int] | None = None,
+    annotations: str | Path, images_dir: str | Path, *, size: tuple[int, int], channels: int | None = None,
+    category_ids: list[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[int], list[str]]:
-    """Read a COCO file and its images: uint8 images (N, channels, *size), padded targets (N, M, 5) rows
+    """Read a COCO file and its images: uint8 images (N, C, *size), padded targets (N, M, 5) rows
     ``(class, x1, y1, x2, y2)`` at ``size``, the category ids (class k = ``ids[k]``) and their names.
 
-    ``category_ids``: the training split's ids, which this file's must equal (a test split).
+    ``channels``: C (1 or 3); None: 3 if any image is in colour, else 1. ``category_ids``: the training
+    split's ids, which this file's must equal (a test split).
 
     Raises:
         DataError: one line naming the file and the problem.
@@ -150,6 +156,8 @@ def read_coco(
     targets[..., 1:] = 0.0
     for i, t in enumerate(boxes):
         targets[i, : len(t)] = t
+    c = channels or max(int(x.shape[0]) for x in images)
+    images = [x if x.shape[0] == c else (x.expand(c, -1, -1) if c == 3 else x.float().mean(0, keepdim=True).round().to(torch.uint8)) for x in images]
     return torch.stack(images), targets, ids, names
 
 
@@ -165,18 +173,21 @@ def _build_coco(cfg: Any, *, spec: DatasetSpec, input_shape: tuple[int, ...], de
                 rank: int = 0, world_size: int = 1) -> Any:
     options = CocoOptions.model_validate(cfg.options())
     root = check_root(cfg.root)
+    if root is None and options.scenes is not None:
+        return _generated(options.scenes, cfg, spec=spec, input_shape=input_shape, device=device, seed=seed, rank=rank, world_size=world_size)
     if root is None:
         raise DataError("coco-folder: data.root must point at the folder holding annotations.json and images/")
-    c, h, w = (int(v) for v in input_shape)
+    _, h, w = (int(v) for v in input_shape)
     size = tuple(cfg.input_size) if cfg.input_size is not None else (h, w)
     split_layout = (root / "train" / options.annotations).is_file()
     if split_layout:
-        x_tr, y_tr, ids, names = read_coco(root / "train" / options.annotations, root / "train" / options.images, size=size, channels=c)
+        x_tr, y_tr, ids, names = read_coco(root / "train" / options.annotations, root / "train" / options.images, size=size)
         x_te, y_te, _, _ = read_coco(
-            root / "test" / options.annotations, root / "test" / options.images, size=size, channels=c, category_ids=ids
+            root / "test" / options.annotations, root / "test" / options.images, size=size,
+            channels=int(x_tr.shape[1]), category_ids=ids,
         )
     else:
-        x, y, ids, names = read_coco(root / options.annotations, root / options.images, size=size, channels=c)
+        x, y, ids, names = read_coco(root / options.annotations, root / options.images, size=size)
         n = len(x)
         n_test = max(1, round(cfg.test_fraction * n)) if n > 1 else 0
         if n_test == 0:
@@ -185,7 +196,7 @@ def _build_coco(cfg: Any, *, spec: DatasetSpec, input_shape: tuple[int, ...], de
         x_te, y_te, x_tr, y_tr = x[perm[:n_test]], y[perm[:n_test]], x[perm[n_test:]], y[perm[n_test:]]
     m = max(y_tr.shape[1], y_te.shape[1])
     return detection_bundle(
-        x_tr, _pad_to(y_tr, m), x_te, _pad_to(y_te, m), names, cfg, dataset=spec.name, input_shape=(c, *size),
+        x_tr, _pad_to(y_tr, m), x_te, _pad_to(y_te, m), names, cfg, dataset=spec.name, input_shape=(3, *size),
         device=device, seed=seed, rank=rank, world_size=world_size, meta={"category_ids": ids},
     )
 
@@ -212,6 +223,15 @@ def _build_scene_boxes(train: Scenes, test: Scenes, cfg: Any, options: Any, *, s
         x_tr, _pad_to(y_tr, m), x_te, _pad_to(y_te, m), names, cfg, dataset=spec.name, input_shape=input_shape,
         device=device, seed=seed, rank=rank, world_size=world_size, meta={"category_ids": list(range(1, len(names) + 1))},
     )
+
+
+def _generated(options: ScenesOptions, cfg: Any, **build_kwargs: Any) -> Any:
+    """The scenes ``data: {name: scenes, targets: boxes}`` would give (the same seeds, the same bundle)."""
+    kwargs = options.generator_kwargs()
+    scene_root = cfg.root if options.source == "fashion-mnist" else None
+    train = generate_scenes(options.num_train, seed=cfg.split_seed, split="train", root=scene_root, **kwargs)
+    test = generate_scenes(options.num_test, seed=cfg.split_seed, split="test", root=scene_root, **kwargs)
+    return _build_scene_boxes(train, test, cfg, options, **build_kwargs)
 
 
 SCENE_TARGETS["boxes"] = _build_scene_boxes
