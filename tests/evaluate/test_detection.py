@@ -14,6 +14,8 @@ from PIL import Image
 from cnnkit.cli import main
 from cnnkit.data.sources.scenes import generate_scenes
 
+pytest.importorskip("pycocotools")  # the dense extra: pip install "cnnkit[dense]"
+
 RECIPE = str(Path(__file__).resolve().parents[2] / "configs" / "detection-faster-rcnn.yaml")
 TINY = ["data.scenes.num_train=12", "data.scenes.num_test=6", "data.batch_size=6", "data.eval_batch_size=6", "train.epochs=1",
         "model.representation=16"]

@@ -12,6 +12,8 @@ from cnnkit.models.detection import DetectionLosses
 from cnnkit.tasks import create_task
 from cnnkit.tasks.coco_eval import coco_map, to_coco_gt, to_coco_results
 
+pytest.importorskip("pycocotools")  # the dense extra: pip install "cnnkit[dense]"
+
 
 def _target(*rows: list[float], m: int = 3) -> torch.Tensor:
     t = torch.full((m, 5), -1.0)
