@@ -91,8 +91,10 @@ def test_explain_gradcam_of_the_top_detection(run: Path, tmp_path: Path, capsys:
 def test_user_coco_folder_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "mine"
     generate_scenes(10, seed=4, channels=3).write(root, masks=False)
-    assert _train(tmp_path / "r", f"data.root={root}") == 0
+    assert _train(tmp_path / "r", f"data.root={root}", "data.val_fraction=0.3") == 0
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["test_map"] is not None
+    row = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["val_map"] is not None and row["val_loss"] is None  # val_map picks the best weights
     doc = json.loads((root / "annotations.json").read_text())
     doc["images"][0]["file_name"] = "gone.png"
     (root / "annotations.json").write_text(json.dumps(doc))
