@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rich.markup import escape
+
 __all__ = ["safe_markup", "safe_text"]
 
 # ECMA-48 escape sequences, 7-bit (ESC ...) and 8-bit (C1 CSI 0x9b, OSC 0x9d ...) forms:
@@ -54,6 +56,5 @@ def safe_text(s: object, max_len: int | None = 200) -> str:
 
 def safe_markup(s: object, max_len: int | None = 200) -> str:
     """:func:`safe_text`, then escaped for rich markup, so ``[red]`` prints as typed."""
-    from rich.markup import escape
 
     return escape(safe_text(s, max_len))

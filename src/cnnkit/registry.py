@@ -47,7 +47,7 @@ class Registry(Generic[T]):
         """Decorator; the name defaults to the object's ``__name__``."""
 
         def deco(obj: T) -> T:
-            return self.add(name or obj.__name__, obj, **metadata)
+            return self.add(name or obj.__name__, obj, **metadata)  # type: ignore[attr-defined]
 
         return deco
 

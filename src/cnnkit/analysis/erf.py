@@ -136,8 +136,8 @@ def effective_receptive_field(
     y = captured[0]
     out_spatial = tuple(y.shape[2:])
     centre = tuple(s // 2 for s in out_spatial)
-    y[(slice(None), slice(None), *centre)].sum().backward()
-    grad = x.grad.detach().abs().mean(dim=(0, 1))  # (spatial...)
+    y[(slice(None), slice(None), *centre)].sum().backward()  # type: ignore[index]
+    grad = x.grad.detach().abs().mean(dim=(0, 1))  # type: ignore[union-attr]  # (spatial...)
     measured, support, clipped = [], [], []
     rf = row.receptive_field
     for axis in range(grad.ndim):
@@ -146,7 +146,7 @@ def effective_receptive_field(
         measured.append(_shortest_interval(marginal, mass))
         nz = torch.nonzero(marginal > 0).flatten()
         support.append(int(nz.max() - nz.min() + 1) if nz.numel() else 0)
-        a = rf[axis]
+        a = rf[axis]  # type: ignore[index]
         c = a["start"] + centre[axis] * a["jump"]
         lo, hi = c - (a["size"] - 1) / 2, c + (a["size"] - 1) / 2
         lo_i, hi_i = max(0, int(-(-lo // 1))), min(shape[axis + 1] - 1, int(hi // 1))
@@ -155,7 +155,7 @@ def effective_receptive_field(
         layer=row.name,
         centre=centre,
         measured=tuple(measured),
-        theoretical=tuple(a["size"] for a in rf),
+        theoretical=tuple(a["size"] for a in rf),  # type: ignore[union-attr]
         theoretical_in_input=tuple(clipped),
         support=tuple(support),
         mass=mass,

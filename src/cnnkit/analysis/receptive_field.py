@@ -259,13 +259,13 @@ class RFTracker(TorchDispatchMode):
             ks, ss = list(w.shape[2:]), _ints(b["stride"], n, 1)
             ps, ds, ceil = _ints(b["padding"], n, 0), _ints(b["dilation"], n, 1), False
         else:
-            n = int(_WINDOW_RE.match(name).group(1))
+            n = int(_WINDOW_RE.match(name).group(1))  # type: ignore[union-attr]
             ks = _ints(b["kernel_size"], n)
             ss = _ints(b.get("stride"), n, None) if b.get("stride") not in (None, [], ()) else ks
             ps, ds = _ints(b.get("padding"), n, 0), _ints(b.get("dilation"), n, 1)
             ceil = bool(b.get("ceil_mode"))
         for i in range(n):
-            self.on_window(self.window_op(name, x, x.ndim - n + i, ks[i], ss[i], ps[i], ds[i], ceil))
+            self.on_window(self.window_op(name, x, x.ndim - n + i, ks[i], ss[i], ps[i], ds[i], ceil))  # type: ignore[arg-type, union-attr]
 
     def _propagate(self, func: Any, name: str, args: tuple, kwargs: dict, tracked: list, out: Any) -> None:
         outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
@@ -391,12 +391,12 @@ class RFTracker(TorchDispatchMode):
 
     def _pool(self, name: str, b: dict, s: RFState) -> RFState:
         x = b.get("self", b.get("input"))
-        n = int(_WINDOW_RE.match(name).group(1))
+        n = int(_WINDOW_RE.match(name).group(1))  # type: ignore[union-attr]
         ks = _ints(b["kernel_size"], n)
         ss = _ints(b.get("stride"), n, None) if b.get("stride") not in (None, [], ()) else ks
         ps, ds = _ints(b.get("padding"), n, 0), _ints(b.get("dilation"), n, 1)
         return self._map_axes(
-            s, x, n, lambda i, r: AxisRF(r.size + (ks[i] - 1) * ds[i] * r.jump, r.jump * ss[i],
+            s, x, n, lambda i, r: AxisRF(r.size + (ks[i] - 1) * ds[i] * r.jump, r.jump * ss[i],  # type: ignore[arg-type]
                                          r.start + ((ks[i] - 1) / 2 * ds[i] - ps[i]) * r.jump)
         )  # fmt: skip
 
@@ -495,10 +495,10 @@ class RFTracker(TorchDispatchMode):
         ref = tensors[0]
         d = d % (ref.ndim + (1 if name == "stack" else 0))
         if name == "cat":
-            if any(st.kind == "spatial" and d in st.axes for st in states):
+            if any(st.kind == "spatial" and d in st.axes for st in states):  # type: ignore[union-attr]
                 return _none("concatenated along a spatial axis")
-            return _union(states)
-        return self._remap(_union(states), lambda k: k + 1 if k >= d else k)
+            return _union(states)  # type: ignore[arg-type]
+        return self._remap(_union(states), lambda k: k + 1 if k >= d else k)  # type: ignore[arg-type]
 
     def _elementwise(self, name: str, tracked: list, outs: list, x: torch.Tensor) -> RFState:
         y = outs[0]

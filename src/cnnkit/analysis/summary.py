@@ -35,6 +35,7 @@ instead with ``allow_floor=True``). The other cases get a note on the row:
 from __future__ import annotations
 
 import math
+import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich import box
+from rich.console import Console
+from rich.table import Table
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -118,8 +122,6 @@ class Summary:
         Counts of 10,000 and more are shown with 3 significant digits (``236M``) so that the table fits
         an 80-column terminal; ``to_dict()`` has every exact number.
         """
-        from rich import box
-        from rich.table import Table
 
         caption = (
             f"total: {self.total_params:,} parameters, {self.total_flops:,} FLOPs, "
@@ -153,14 +155,12 @@ class Summary:
 
     def to_text(self, width: int | None = None) -> str:
         """The table as plain text, ``width`` columns wide (default: the terminal's, or ``$COLUMNS``)."""
-        import shutil
 
-        from rich.console import Console
 
         if width is None:
             # The console writes to nowhere, so rich cannot see the terminal; ask for it here (COLUMNS first).
             width = shutil.get_terminal_size(fallback=(80, 24)).columns
-        console = Console(record=True, width=width, file=_Null())
+        console = Console(record=True, width=width, file=_Null())  # type: ignore[arg-type]
         console.print(self.to_table())
         return console.export_text()
 
@@ -463,7 +463,7 @@ def summary_for(
         model: nn.Module = build_from_spec(Path(key))
     else:
         model = create_model(key)
-    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)
+    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)  # type: ignore[arg-type]
     return summarize(model, shape, allow_floor=allow_floor)
 
 

@@ -91,4 +91,4 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel], prefix:
     """
     errors = exc.errors()
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return _format_one(errors[0], root, prefix) + more
+    return _format_one(errors[0], root, prefix) + more  # type: ignore[arg-type]

@@ -94,7 +94,7 @@ def _limit(labels: np.ndarray, n: int | None, seed: int, stratified: bool) -> np
     return np.arange(len(labels)) if n is None else subset_indices(labels, n, seed, stratified=stratified)
 
 
-def _target_shape(cfg: DataConfig, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+def _target_shape(cfg: DataConfig, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(input_shape) != 3:
         raise ConfigError(f"Expected input_shape (C, H, W). Received: {input_shape}")
     c, h, w = input_shape
@@ -130,7 +130,7 @@ def build_data(
     device = torch.device(device)
     if spec.build is not None:  # a source with its own readers and loaders (series, text, masks, ...)
         return spec.build(cfg, spec=spec, input_shape=tuple(input_shape), device=device, seed=seed, rank=rank, world_size=world_size)
-    c, h, w = _target_shape(cfg, input_shape)
+    c, h, w = _target_shape(cfg, tuple(input_shape))
     if spec.name == "image-folder":
         folder = spec.locate(cfg.root)
         if folder is None:
@@ -167,7 +167,7 @@ def build_data(
         # Folder images were fitted per file at decode time; record the file-level operation.
         preprocessing["source_shape"] = None
         preprocessing["fit"] = cfg.fit
-    common = dict(mean=mean, std=std, seed=seed, device=device, keep_on_device=cfg.device_data)
+    common: dict[str, Any] = dict(mean=mean, std=std, seed=seed, device=device, keep_on_device=cfg.device_data)
     train = InMemoryLoader(
         x_train, y_train, batch_size=cfg.batch_size, shuffle=True,
         augment=BatchAugment(cfg.augment, fill=mean), rank=rank, world_size=world_size, **common,
@@ -208,7 +208,7 @@ def _build_stream(
     preprocessing = make_preprocessing(source_shape=(c, h, w), input_shape=(c, h, w), fit=cfg.fit, mean=mean, std=std)
     preprocessing["source_shape"] = None
     preprocessing["fit"] = cfg.fit
-    common = dict(mean=mean, std=std, seed=seed, device=device, num_workers=cfg.num_workers)
+    common: dict[str, Any] = dict(mean=mean, std=std, seed=seed, device=device, num_workers=cfg.num_workers)
     train = StreamingLoader(
         tr, tr.labels, batch_size=cfg.batch_size, shuffle=True, augment=BatchAugment(cfg.augment, fill=mean),
         rank=rank, world_size=world_size, **common,

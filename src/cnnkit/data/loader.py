@@ -218,7 +218,7 @@ class StreamingLoader(_Base):
         drop_last: bool = False,
     ) -> None:
         super().__init__(
-            len(dataset), batch_size=batch_size, shuffle=shuffle, augment=augment, mean=mean, std=std, seed=seed,
+            len(dataset), batch_size=batch_size, shuffle=shuffle, augment=augment, mean=mean, std=std, seed=seed,  # type: ignore[arg-type]
             device=device, rank=rank, world_size=world_size, drop_last=drop_last,
         )
         self.dataset = dataset

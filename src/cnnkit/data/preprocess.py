@@ -81,7 +81,7 @@ def _convert_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def _fit_size(x: torch.Tensor, size: tuple[int, int], fit: str) -> torch.Tensor:
-    op = resolve_fit(fit, tuple(x.shape[-2:]), size)
+    op = resolve_fit(fit, tuple(x.shape[-2:]), size)  # type: ignore[arg-type]
     if op == "none":
         return x
     if op == "pad":
@@ -105,7 +105,7 @@ def prepare_images(
         raise DataError(f"Expected images of shape (N, C, H, W). Received: shape {tuple(x.shape)}")
     if x.dtype == torch.uint8 and x.shape[1] == channels and tuple(x.shape[-2:]) == tuple(size):
         return x
-    resolve_fit(fit, tuple(x.shape[-2:]), size)  # raise before doing any work
+    resolve_fit(fit, tuple(x.shape[-2:]), size)  # type: ignore[arg-type]  # raise before doing any work
     out = []
     for start in range(0, len(x), _CHUNK):
         chunk = x[start : start + _CHUNK]
@@ -163,7 +163,7 @@ def make_preprocessing(
     return {
         "input_shape": list(input_shape),
         "source_shape": list(source_shape),
-        "fit": resolve_fit(fit, tuple(source_shape[1:]), tuple(input_shape[1:])),
+        "fit": resolve_fit(fit, tuple(source_shape[1:]), tuple(input_shape[1:])),  # type: ignore[arg-type]
         "fit_mode": fit,
         "channels_from": int(source_shape[0]),
         "scale": 255.0,

@@ -32,6 +32,8 @@ from PIL import Image
 
 from ..data import apply_preprocessing, load_npy, read_image
 from ..errors import CnnkitError, DataError
+from ..runs import load_model
+from ..runtime import resolve_device
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -282,8 +284,6 @@ def predict(
     Raises:
         CnnkitError: bad arguments, or no input could be read (the message names the first failure).
     """
-    from ..runs import load_model
-    from ..runtime import resolve_device
 
     if top_k < 1:
         raise CnnkitError(f"Expected top_k >= 1. Received: top_k={top_k}")

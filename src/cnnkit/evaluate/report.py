@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.table import Table
 from torch import nn
 
 from .._text import safe_markup, safe_text
 from ..errors import CnnkitError
 from ..plots import confusion_matrix_text, plot_confusion_matrix, plot_image_grid, plot_reliability
+from ..runs import atomic_write_text, load_model, load_run_data, split_batches, split_loader
+from ..runtime import resolve_device
 from . import conformal as _cp
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
@@ -121,6 +126,7 @@ def evaluate_model(
     ece_bins: int = 15,
     calibration_name: str = "calibration data",
     holdout_seed: int = HOLDOUT_SEED,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a classifier on ``loader`` (batches of ``(x, y)``, ``x`` already model input).
 
@@ -240,7 +246,7 @@ def evaluate_model(
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         files = report["files"]
-        (out / "confusion_matrix.txt").write_text(confusion_matrix_text(cm, names), encoding="utf-8")
+        atomic_write_text(out / "confusion_matrix.txt", confusion_matrix_text(cm, names))
         files["confusion_matrix_txt"] = str(out / "confusion_matrix.txt")
         files["confusion_matrix_png"] = str(plot_confusion_matrix(cm, names, out / "confusion_matrix.png",
                                                                    title=f"Confusion matrix ({split})"))
@@ -269,10 +275,13 @@ def evaluate_model(
                     "names": [names[c] for c in members],
                     "covered": bool(sets[i, y[i]]),
                 }))
-            (out / "conformal_sets.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            atomic_write_text(out / "conformal_sets.jsonl", "\n".join(lines) + "\n")
             files["conformal_sets_jsonl"] = str(out / "conformal_sets.jsonl")
-        (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        report.update(context or {})
+        atomic_write_text(out / "report.json", json.dumps(report, indent=2))
         files["report_json"] = str(out / "report.json")
+    else:
+        report.update(context or {})
     return report
 
 
@@ -302,8 +311,6 @@ def evaluate_run(
     With ``data=NAME`` the model is evaluated on another data set with the same number of classes,
     converted with the model's recorded preprocessing.
     """
-    from ..runs import load_model, load_run_data, split_batches, split_loader
-    from ..runtime import resolve_device
 
     if tta not in TTA_MODES:
         raise CnnkitError(f"Unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
@@ -340,20 +347,14 @@ def evaluate_run(
         top_k=top_k,
         ece_bins=int(run.cfg.eval.ece_bins),
         calibration_name="validation split",
+        context={"run_dir": str(run_dir), "data": run.cfg.data.name},  # written into report.json once
     )
-    report["run_dir"] = str(run_dir)
-    report["data"] = run.cfg.data.name
-    if out is not None:
-        (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     return report
 
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as text for a terminal: headline numbers, then per-class metrics and conformal sets."""
-    from io import StringIO
 
-    from rich.console import Console
-    from rich.table import Table
 
     # Class names and paths come from a run folder that may be someone else's: every string from the
     # report goes through safe_markup (no escape sequences, and "[red]" is text, not rich markup).

@@ -24,14 +24,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
+from rich.table import Table
 from torch import nn
 
 from .._text import safe_markup
 from ..errors import CnnkitError
+from ..runs import load_model, load_run_data, split_batches, split_loader
+from ..runtime import resolve_device
 from .attribution import no_leftover_hooks
 
 __all__ = ["shift_batch", "shift_consistency", "equivariance_errors", "audit_model", "audit", "format_audit"]
@@ -261,8 +266,6 @@ def audit(
     device: str | None = None,
 ) -> dict[str, Any]:
     """Translation audit of a run folder's model on a split of its data (``limit``: first N images)."""
-    from ..runs import load_model, load_run_data, split_batches, split_loader
-    from ..runtime import resolve_device
 
     _check(shifts, max_shift)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -278,10 +281,7 @@ def audit(
 
 def format_audit(result: dict[str, Any]) -> str:
     """The audit as text tables."""
-    from io import StringIO
 
-    from rich.console import Console
-    from rich.table import Table
 
     # Layer names and types come from a run's model, which may be someone else's: sanitised, and escaped
     # so that "[...]" is text rather than rich markup.

@@ -41,7 +41,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layer: str | None = None) ->
     if layer is None:
         name, module = first_conv_layer(model)
     else:
-        name, module = resolve_layer(model, layer)
+        name, module = resolve_layer(model, layer)  # type: ignore[assignment]
     caught: list[torch.Tensor] = []
 
     def hook(_m: nn.Module, _inp: object, out: object) -> None:

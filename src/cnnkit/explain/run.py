@@ -11,7 +11,11 @@ import torch
 from torch import nn
 
 from ..errors import CnnkitError, did_you_mean
+from ..evaluate.predict import load_inputs
+from ..models import model_info
 from ..plots import plot_feature_maps, plot_filters, plot_overlay
+from ..runs import load_model
+from ..runtime import resolve_device
 from .attribution import ATTRIBUTION_METHODS, SIGNED_METHODS, _targets, attribute, last_conv_layer
 from .maps import feature_maps, filter_images, first_conv_layer
 
@@ -52,7 +56,6 @@ def default_gradcam_layer(model: nn.Module, info: dict[str, Any] | None = None) 
     name = build.get("name") if isinstance(build, dict) else None
     if name:
         try:
-            from ..models import model_info
 
             layer = model_info(name).get("gradcam_layer")
         except CnnkitError:
@@ -123,7 +126,7 @@ def explain_model(
                 paths.append(plot_feature_maps(maps[i], outdir / f"{i:03d}-{_safe_stem(names[i])}-feature-maps.png",
                                                title=title(i, f"\nlayer {lname} {tuple(maps.shape[1:])}")))
         return Explanation(method, maps, None, pred.cpu(), conf.cpu(), lname, paths)
-    lname = None
+    lname: str | None = None  # type: ignore[no-redef]
     if method == "gradcam":
         lname = layer if layer is not None else last_conv_layer(model)
     a, tgt = attribute(model, x, method, target=target, layer=lname, **kwargs)
@@ -152,9 +155,6 @@ def explain(
     Grad-CAM's default layer is the registry's ``gradcam_layer`` for the model, else the last Conv2d.
     ``filters`` ignores the inputs and writes ``OUT/filters.png``.
     """
-    from ..evaluate.predict import load_inputs
-    from ..runs import load_model
-    from ..runtime import resolve_device
 
     if method not in METHODS:
         raise CnnkitError(f"Unknown explain method {method!r}{did_you_mean(str(method), METHODS)}; choose one of {', '.join(METHODS)}")

@@ -24,6 +24,7 @@ import torch
 
 from .._text import safe_text
 from ..errors import CnnkitError
+from ..runs import atomic_write_text, load_model
 
 __all__ = ["NATIVE_OPSET", "export_onnx"]
 
@@ -104,14 +105,13 @@ def export_onnx(
         CnnkitError: a missing package, an opset that cannot be written, any exporter failure (one line),
             or an exported graph that disagrees with PyTorch.
     """
-    from ..runs import load_model
 
     _require("onnx")
     _require("onnxscript")
     _check_opset(opset)
     loaded = load_model(run_dir)
     model = loaded.model.eval()
-    shape = tuple(int(s) for s in loaded.info.get("input_shape") or getattr(model, "input_shape", ()))
+    shape = tuple(int(s) for s in loaded.info.get("input_shape") or getattr(model, "input_shape", ()))  # type: ignore[union-attr]
     if not shape:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no input_shape; cannot export")
     path = Path(out) if out is not None else Path(run_dir) / "model.onnx"
@@ -159,7 +159,7 @@ def export_onnx(
         result["max_abs_diff"] = diff
         if not diff <= atol:
             raise CnnkitError(f"exported ONNX graph disagrees with PyTorch by {diff:.3g} (> atol {atol}); file kept at {path}")
-    (path.with_suffix(".json")).write_text(json.dumps({**loaded.info, "onnx": result}, indent=2))
+    atomic_write_text(path.with_suffix(".json"), json.dumps({**loaded.info, "onnx": result}, indent=2))
     return result
 
 

@@ -87,7 +87,7 @@ class BlurPool2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"Expected (B, {self.channels}, H, W) input. Received: shape={tuple(x.shape)}")
-        return blur_pool2d(x, self.kernel_size, self.stride, self.pad_mode, self.kernel)
+        return blur_pool2d(x, self.kernel_size, self.stride, self.pad_mode, self.kernel)  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, kernel_size={self.kernel_size}, stride={self.stride}, pad_mode={self.pad_mode!r}"
@@ -125,7 +125,7 @@ class MaxBlurPool2d(BlurPool2d):
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"Expected (B, {self.channels}, H, W) input. Received: shape={tuple(x.shape)}")
         return blur_pool2d(F.max_pool2d(x, self.max_kernel_size, stride=1), self.kernel_size, self.stride,
-                           self.pad_mode, self.kernel)
+                           self.pad_mode, self.kernel)  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, kernel_size={self.max_kernel_size}, stride={self.stride}, "

@@ -28,8 +28,9 @@ class _DepthwiseSeparable(nn.Module):
         mid = in_channels * depth_multiplier
         # No bias on the depthwise step: the pointwise bias follows a linear map, so a second bias
         # would be redundant (Keras' SeparableConv2D and timm's SeparableConv2d do the same).
-        self.depthwise = self._conv(in_channels, mid, kernel_size, stride=stride, padding=padding,
-                                    dilation=dilation, groups=in_channels, bias=False)
+        # torch's stubs say int | tuple; any int sequence works at run time (torch converts it).
+        self.depthwise = self._conv(in_channels, mid, kernel_size, stride=stride, padding=padding,  # type: ignore[arg-type]
+                                    dilation=dilation, groups=in_channels, bias=False)  # type: ignore[arg-type]
         self.pointwise = self._conv(mid, out_channels, 1, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -177,7 +178,7 @@ class UpsampleConv2d(nn.Module):
         self.mode = check_choice(mode, "mode", ("nearest", "bilinear", "bicubic"))
         align = None if mode == "nearest" else False
         self.upsample = nn.Upsample(scale_factor=self.scale_factor, mode=mode, align_corners=align)
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding="same", bias=bias)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding="same", bias=bias)  # type: ignore[arg-type]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(self.upsample(x))

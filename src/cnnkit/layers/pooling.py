@@ -179,7 +179,7 @@ class MixedPool2d(_Pool2d):
         return mixed_pool2d(x, self.kernel_size, self.stride, self.padding, alpha)
 
     def extra_repr(self) -> str:
-        alpha = float(self.alpha) if not self.learnable else float(self.alpha.detach())
+        alpha = float(self.alpha) if not self.learnable else float(self.alpha.detach())  # type: ignore[union-attr]
         return f"{super().extra_repr()}, alpha={alpha:.4g}, learnable={self.learnable}"
 
 

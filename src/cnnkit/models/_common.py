@@ -21,7 +21,7 @@ def set_input_shape(model: M, shape: tuple[int, ...]) -> M:
     The training engine reads ``model.input_shape`` to bring data to the model's input size (for example
     8x8 digits up to LeNet-5's 32x32).
     """
-    model.input_shape = tuple(int(s) for s in shape)
+    model.input_shape = tuple(int(s) for s in shape)  # type: ignore[assignment]
     return model
 
 

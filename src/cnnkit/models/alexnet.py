@@ -156,7 +156,7 @@ class AlexNet(FeatureHeadModel):
         for name, m in self.named_modules():
             if isinstance(m, nn.Conv2d | nn.Linear):
                 nn.init.normal_(m.weight, mean=0.0, std=0.01)
-                nn.init.constant_(m.bias, 1.0 if name in ones else 0.0)
+                nn.init.constant_(m.bias, 1.0 if name in ones else 0.0)  # type: ignore[arg-type]
 
     def forward_features(self, x: Tensor) -> Tensor:
         """conv1 ... pool5: ``(B, C, 227, 227) -> (B, 256, 6, 6)``."""

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._text import safe_text
 from ..errors import ConfigError, did_you_mean
 from . import _limits
 from ._limits import check_input_shape as check_input_shape
@@ -130,7 +131,7 @@ def build_model(
             probe = builder(**cfg)
         _limits.check_weights(_limits.count_weights(probe), f"model {name!r}")
         del probe
-        model = builder(**cfg)
+        model = builder(**cfg)  # type: ignore[assignment]
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -148,7 +149,6 @@ def _confined_spec_path(spec: Any, root: Path) -> Path:
 
     Nothing is read before the check, and the message names the path (sanitised), never file content.
     """
-    from .._text import safe_text
 
     if not isinstance(spec, (str, Path)):
         raise ConfigError(f"Expected the model spec to be a mapping or a file name. Received: {type(spec).__name__}")

@@ -121,13 +121,13 @@ class _PartialConv2d(nn.Module):
     def connection_mask(self) -> Tensor:
         """Boolean ``(out_channels, in_channels)`` table: True where output map j reads input map i."""
         mask = torch.zeros(self.out_channels, self.in_channels, dtype=torch.bool, device=self.weight.device)
-        mask[self.out_index, self.in_index] = True
+        mask[self.out_index, self.in_index] = True  # type: ignore[index]
         return mask
 
     def dense_weight(self) -> Tensor:
         k = self.kernel_size
         dense = self.weight.new_zeros(self.out_channels, self.in_channels, k, k)
-        return dense.index_put((self.out_index, self.in_index), self.weight)
+        return dense.index_put((self.out_index, self.in_index), self.weight)  # type: ignore[arg-type]
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.dense_weight(), self.bias)
@@ -164,11 +164,11 @@ class _EuclideanRBF(nn.Module):
         # empty() follows the default device (meta for parameter counting), copy_() fills it from the CPU.
         self.register_buffer("centres", torch.empty(num_classes, in_features))
         with torch.no_grad():
-            self.centres.copy_(codes)
+            self.centres.copy_(codes)  # type: ignore[operator]
 
     def forward(self, x: Tensor) -> Tensor:
         # ||x||^2 - 2 x.w + ||w||^2, written out so that it is one matmul rather than a (B, K, D) tensor.
-        sq = x.pow(2).sum(1, keepdim=True) - 2 * x @ self.centres.t() + self.centres.pow(2).sum(1)
+        sq = x.pow(2).sum(1, keepdim=True) - 2 * x @ self.centres.t() + self.centres.pow(2).sum(1)  # type: ignore[operator]
         return -sq * self.scale
 
     def extra_repr(self) -> str:

@@ -96,7 +96,7 @@ class NiN(FeatureHeadModel):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                nn.init.zeros_(m.bias)  # type: ignore[arg-type]
 
     def forward_features(self, x: Tensor) -> Tensor:
         """The three mlpconv layers: ``(B, C, 32, 32) -> (B, num_classes, 8, 8)`` class confidence maps."""

@@ -43,7 +43,7 @@ from torch import nn
 
 from .._text import safe_text
 from ..errors import ConfigError, UnknownNameError, did_you_mean
-from ..layers._registry import LAYERS
+from ..layers import LAYERS
 from . import _limits
 from ._common import FeatureHeadModel
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy
 import torch
 
 from .. import __version__
@@ -145,7 +146,6 @@ def _git_commit() -> str | None:
 
 def environment_info(device: torch.device | str | None = None) -> dict[str, Any]:
     """Versions, device and git commit, for ``env.json``."""
-    import numpy
 
     info: dict[str, Any] = {
         "cnnkit": __version__,

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from ..config import load_config
+from ..data import apply_preprocessing, build_data
 from ..errors import CnnkitError
 
 __all__ = ["RunData", "load_run_data", "split_batches"]
@@ -32,8 +34,6 @@ class RunData:
 
 def load_run_data(run_dir: str | Path, loaded: Any, *, data: str | None = None, overrides: list[str] | None = None) -> RunData:
     """The data splits of a run (``config.yaml``), optionally with another data set (``data=NAME``)."""
-    from ..config import load_config
-    from ..data import build_data
 
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
@@ -83,7 +83,6 @@ def split_batches(
 
     Loaders without raw arrays (streaming image folders) are iterated as they are.
     """
-    from ..data import apply_preprocessing
 
     images = getattr(loader, "images", None)
     labels = getattr(loader, "labels", None)

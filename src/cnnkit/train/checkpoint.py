@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 
 from ..errors import CnnkitError
 
@@ -87,7 +89,6 @@ def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta:
     A failed write (``OSError``: disk full, read-only folder) is re-raised after removing the temporary
     folder, so the checkpoints already there stay as they were and nothing half-written is left behind.
     """
-    from safetensors.torch import save
 
     folder = Path(folder)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
@@ -137,8 +138,6 @@ def _swap_into_place(tmp: Path, folder: Path) -> None:
 
 def read_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
     """Read and verify a checkpoint; :class:`CheckpointError` says why one is unusable."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
 
     folder = Path(folder)
     marker_path = folder / _MARKER
@@ -276,7 +275,7 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     np_state = np.random.get_state()
     py_state = random.getstate()
     meta = {
-        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],  # type: ignore[index]
         "python": [py_state[0], list(py_state[1]), py_state[2]],
     }
     return tensors, meta

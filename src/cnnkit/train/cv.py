@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
 from ..errors import CnnkitError
 from ..runs import atomic_write_text, make_run_dir
@@ -104,8 +106,6 @@ _CV_COLUMNS = (("final_val_accuracy", "val accuracy"), ("test_accuracy", "test a
 
 def format_cv(result: dict[str, Any]) -> str:
     """Per-fold and mean ± std metrics of :func:`cross_validate` as a table (text)."""
-    from rich.console import Console
-    from rich.table import Table
 
     kind = "stratified " if result.get("stratified") else ""
     table = Table(title=f"{result['folds']}-fold {kind}cross-validation ({result['out']})")

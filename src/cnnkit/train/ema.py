@@ -49,7 +49,10 @@ class ModelEMA:
     def _bind(self, model: nn.Module) -> None:
         ema_sd = self.module.state_dict(keep_vars=True)
         src_sd = model.state_dict(keep_vars=True)
-        ef, sf, ei, si = [], [], [], []
+        ef: list[torch.Tensor] = []
+        sf: list[torch.Tensor] = []
+        ei: list[torch.Tensor] = []
+        si: list[torch.Tensor] = []
         for key, e in ema_sd.items():
             s = src_sd[key]
             (ef if e.is_floating_point() else ei).append(e.data if isinstance(e, nn.Parameter) else e)

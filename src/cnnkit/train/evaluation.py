@@ -24,7 +24,7 @@ def epoch_batches(loader: Any, epoch: int, start_step: int = 0) -> Iterator[tupl
         return
     sampler = getattr(loader, "sampler", None)
     if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch)  # type: ignore[union-attr]
     for i, batch in enumerate(loader):
         if i >= start_step:
             yield batch[0], batch[1]

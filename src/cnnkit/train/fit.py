@@ -21,6 +21,7 @@ import torch
 
 from ..config.loader import config_to_yaml, load_config
 from ..config.schema import Config
+from ..data import build_data
 from ..errors import CnnkitError
 from ..models import build_model, model_config_for_json
 from ..models.build import accepted_data_kwargs
@@ -189,7 +190,6 @@ def _build_model_and_data(
 ) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
     # spec_root: on --resume the config comes from the run folder, which may have been received: a spec path
     # in it may only name a file inside that folder.
-    from ..data import build_data
 
     spec = cfg.model.as_dict()
     torch.manual_seed(cfg.seed)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..config.schema import OptimConfig
+from ..errors import ConfigError
 from ..registry import Registry
 
 __all__ = ["OPTIMIZERS", "param_groups", "build_optimizer", "is_norm_module"]
@@ -92,13 +93,13 @@ def _sgd(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimize
 
 @OPTIMIZERS.register("adam")
 def _adam(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps)
 
 
 @OPTIMIZERS.register("adamw")
 def _adamw(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
     # Decoupled weight decay (Loshchilov & Hutter 2019): w <- w - lr * wd * w, separate from the Adam step.
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps)
 
 
 @OPTIMIZERS.register("rmsprop")
@@ -115,7 +116,6 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
     """The optimizer named by ``cfg.name`` over :func:`param_groups` of ``model``."""
     groups = param_groups(model, cfg)
     if not groups:
-        from ..errors import ConfigError
 
         raise ConfigError("no trainable parameters: every parameter is frozen (check train.freeze)")
     return OPTIMIZERS.get(cfg.name)(groups, cfg)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..layers import apply_max_norm, l1_penalty, l2_penalty
 from .optim import is_norm_module
 
 __all__ = ["penalty_params", "penalty_loss", "max_norm_"]
@@ -30,7 +31,6 @@ def penalty_params(model: nn.Module, which: str = "weights") -> list[torch.Tenso
 
 def penalty_loss(params: list[torch.Tensor], *, l1: float = 0.0, l2: float = 0.0) -> torch.Tensor:
     """``l1 * sum |w| + l2 * sum w^2 / 2`` over ``params`` (a 0-d tensor), via :mod:`cnnkit.layers.penalties`."""
-    from ..layers import l1_penalty, l2_penalty
 
     total = params[0].new_zeros(()) if params else torch.zeros(())
     if l1 > 0:
@@ -47,6 +47,5 @@ def max_norm_(model: nn.Module, max_norm: float) -> None:
 
     Delegates to :func:`cnnkit.layers.apply_max_norm`, which knows each layer type's fan-in axes.
     """
-    from ..layers import apply_max_norm
 
     apply_max_norm(model, max_norm)

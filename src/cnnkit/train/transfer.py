@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from ..errors import CnnkitError
+from ..errors import CnnkitError, did_you_mean
 
 __all__ = ["load_matching_weights", "freeze", "format_init_report"]
 
@@ -20,7 +21,6 @@ def load_matching_weights(model: nn.Module, source: str | Path) -> dict[str, lis
     ``matched``, ``missing`` (in the model, not in the file), ``unexpected`` (in the file, not in the model)
     and ``shape_mismatch`` (e.g. a classifier head for another number of classes) tensor names.
     """
-    from safetensors import SafetensorError, safe_open
 
     path = Path(source)
     if path.is_dir():
@@ -83,7 +83,7 @@ def _feature_modules(model: nn.Module) -> set[int]:
         p = next(model.parameters())
         model.eval()
         with torch.no_grad():
-            model.forward_features(torch.zeros(1, *shape, device=p.device, dtype=p.dtype))
+            model.forward_features(torch.zeros(1, *shape, device=p.device, dtype=p.dtype))  # type: ignore[operator]
     finally:
         for h in hooks:
             h.remove()
@@ -109,7 +109,6 @@ def freeze(model: nn.Module, spec: str | list[str] | None) -> list[str]:
         for prefix in prefixes:
             hits = [n for n in names if n == prefix or n.startswith(prefix.rstrip(".") + ".")]
             if not hits:
-                from ..errors import did_you_mean
 
                 tops = sorted({n.split(".")[0] for n in names})
                 raise CnnkitError(f"train.freeze: no parameter starts with {prefix!r}{did_you_mean(prefix, tops)}")

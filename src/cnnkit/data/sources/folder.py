@@ -73,7 +73,7 @@ def read_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
     x = torch.from_numpy(arr.copy())
     x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1).contiguous()
     if channels is not None and channels != x.shape[0]:
-        x = prepare_images(x, channels=channels, size=tuple(x.shape[-2:]), fit="resize")[0]
+        x = prepare_images(x, channels=channels, size=tuple(x.shape[-2:]), fit="resize")[0]  # type: ignore[arg-type]
     return x
 
 
@@ -153,7 +153,7 @@ class ImageFileDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x = read_image(self.paths[i])
-        x = prepare_images(x, channels=self.channels, size=self.size, fit=self.fit)[0]
+        x = prepare_images(x, channels=self.channels, size=self.size, fit=self.fit)[0]  # type: ignore[arg-type]
         return x, self.labels[i]
 
 
@@ -163,7 +163,7 @@ def folder_channels(paths: list[Path]) -> int:
 
 
 def _common_size(paths: list[Path]) -> tuple[int, int]:
-    sizes = Counter()
+    sizes = Counter()  # type: ignore[var-annotated]
     for p in paths:
         with _open(p) as im:
             sizes[(im.height, im.width)] += 1
@@ -178,8 +178,8 @@ def _load_folder(
     # Channels and size are decided on the training files, so train and test agree.
     train_paths = split_files(index, "train", cfg.test_fraction)[0]
     channels = channels or folder_channels(train_paths)
-    size = tuple(size) if size is not None else (tuple(cfg.input_size) if cfg.input_size else _common_size(train_paths))
-    ds = ImageFileDataset(paths, labels, channels=channels, size=size, fit=cfg.fit)
+    size = tuple(size) if size is not None else (tuple(cfg.input_size) if cfg.input_size else _common_size(train_paths))  # type: ignore[assignment]
+    ds = ImageFileDataset(paths, labels, channels=channels, size=size, fit=cfg.fit)  # type: ignore[arg-type]
     images = torch.stack([ds[i][0] for i in range(len(ds))])
     return ArrayDataset(images, torch.as_tensor(labels), list(index.class_names))
 
