@@ -105,7 +105,7 @@ def detection_bundle(
     c = int(train_images.shape[1])
     h, w = cfg.input_size if cfg.input_size is not None else input_shape[1:]
     size = (int(h), int(w))
-    source_shape = tuple(int(v) for v in train_images.shape[1:])
+    source_shape = (int(train_images.shape[1]), int(train_images.shape[2]), int(train_images.shape[3]))
 
     def prep(x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.shape[1] != c:  # a gray test split beside colour training images
@@ -129,7 +129,7 @@ def detection_bundle(
     ti = torch.as_tensor(idx, dtype=torch.long)
     x_train = train_images[ti]
     mean, std = channel_stats(x_train) if cfg.normalize else ([0.0] * c, [1.0] * c)
-    common = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
+    common: dict[str, Any] = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
     train = TensorLoader(
         x_train, train_targets[ti], batch_size=cfg.batch_size, shuffle=True,
         transform=BoxBatchTransform(mean, std, hflip=cfg.augment.hflip), rank=rank, world_size=world_size, **common,

@@ -50,7 +50,8 @@ def evaluate_detection_run(run_dir: str | Path, *, split: str = "test", out: str
     model = loaded.model.eval()
     dev = next(iter(model.parameters())).device
     dets, targets, first = [], [], None
-    size = tuple(int(v) for v in loaded.preprocessing["input_shape"][1:])
+    _, h, w = (int(v) for v in loaded.preprocessing["input_shape"])
+    size = (h, w)
     for x, y in loader:
         d = model(x.to(dev)).float().cpu()
         if first is None:

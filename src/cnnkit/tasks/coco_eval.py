@@ -20,7 +20,8 @@ __all__ = ["coco_map", "to_coco_gt", "to_coco_results"]
 def to_coco_gt(targets: Sequence[torch.Tensor], *, num_classes: int, image_size: tuple[int, int]) -> dict:
     """A COCO ground-truth dict from padded targets (M, 5) per image (``class, x1, y1, x2, y2``)."""
     h, w = image_size
-    images, anns = [], []
+    images: list[dict] = []
+    anns: list[dict] = []
     for i, t in enumerate(targets):
         images.append({"id": i + 1, "width": int(w), "height": int(h)})
         for row in t[t[:, 0] >= 0].tolist():

@@ -156,8 +156,11 @@ def read_coco(
     targets[..., 1:] = 0.0
     for i, t in enumerate(boxes):
         targets[i, : len(t)] = t
-    c = channels or max(int(x.shape[0]) for x in images)
-    images = [x if x.shape[0] == c else (x.expand(c, -1, -1) if c == 3 else x.float().mean(0, keepdim=True).round().to(torch.uint8)) for x in images]
+    nc = channels or max(int(x.shape[0]) for x in images)
+    images = [
+        x if x.shape[0] == nc else (x.expand(nc, -1, -1) if nc == 3 else x.float().mean(0, keepdim=True).round().to(torch.uint8))
+        for x in images
+    ]
     return torch.stack(images), targets, ids, names
 
 

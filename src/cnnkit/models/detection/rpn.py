@@ -63,7 +63,7 @@ class RegionProposalNetwork(nn.Module):
         self.bbox_pred = nn.Conv2d(in_channels, 4 * k, kernel_size=1)
         for layer in (self.conv, self.cls_logits, self.bbox_pred):
             nn.init.normal_(layer.weight, std=0.01)  # Sec. 3.1.3: zero-mean Gaussian, std 0.01
-            nn.init.zeros_(layer.bias)
+            nn.init.zeros_(layer.bias)  # type: ignore[arg-type]  # the convs have biases
         self.coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
         self.matcher = Matcher(fg_iou, bg_iou, allow_low_quality_matches=True)
         self.sampler = BalancedSampler(batch_size_per_image, positive_fraction)
@@ -82,7 +82,7 @@ class RegionProposalNetwork(nn.Module):
         self, features: Tensor, image_size: tuple[int, int], gt_boxes: list[Tensor] | None = None
     ) -> tuple[list[Tensor], tuple[Tensor, Tensor] | None]:
         logits, deltas = self.head(features)
-        anchors = self.anchors(tuple(features.shape[-2:]), device=features.device)
+        anchors = self.anchors((int(features.shape[-2]), int(features.shape[-1])), device=features.device)
         mode = 0 if self.training else 1
         with torch.no_grad():
             proposals = [
