@@ -88,6 +88,14 @@ def test_explain_gradcam_of_the_top_detection(run: Path, tmp_path: Path, capsys:
     assert cams.shape == (2, 64, 64) and (cams >= 0).all() and tops.shape == (2, 6)
 
 
+def test_export_refuses_in_one_line(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxscript")
+    capsys.readouterr()
+    assert main(["export", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not exported to ONNX" in err
+
+
 def test_user_coco_folder_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "mine"
     generate_scenes(10, seed=4, channels=3).write(root, masks=False)
