@@ -154,6 +154,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for item in results:
         if "error" in item:
             continue
+        if "top" not in item:  # other tasks describe their result in one line (segmentation: the mask file)
+            print(f"{safe_text(item['input'], None)}: {safe_text(item.get('text', ''), None)}")
+            continue
         # Class names come from the run's model.json: sanitised, so they cannot drive the terminal.
         tops = ", ".join(f"{safe_text(t['name'], 80)} {t['probability']:.3f}" for t in item["top"])
         print(f"{safe_text(item['input'], None)}: {tops}")

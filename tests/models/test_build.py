@@ -97,6 +97,8 @@ BEYOND_2D = {
     "c3d": "video",
     "dqn": "reinforcement",
     "unet": "segmentation",
+    "fcn": "segmentation",
+    "segnet": "segmentation",
     "dcgan_generator": "generation",
 }
 

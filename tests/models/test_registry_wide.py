@@ -37,6 +37,8 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "c3d": ({"variant": "small"}, None, torch.float32),  # type: ignore[dict-item]  # input from metadata
     "dqn": ({}, (4, 84, 84), torch.float32),
     "unet": ({"base_width": 2, "depth": 2, "padding": "same"}, (1, 32, 32), torch.float32),
+    "fcn": ({"num_classes": 3, "width_divisor": 16, "hidden_features": 8}, (3, 64, 64), torch.float32),
+    "segnet": ({"num_classes": 3, "depth": 2, "width_divisor": 16}, (3, 16, 16), torch.float32),
     "dcgan_generator": ({"base_width": 2}, (100, 1, 1), torch.float32),
     "airbench_fmnist": ({}, (1, 28, 28), torch.float32),
     "faster_rcnn": ({"num_classes": 3, "representation": 16}, (3, 32, 32), torch.float32),

@@ -63,3 +63,50 @@ def test_validation():
         unet(upsample="bilinear")
     with pytest.raises(ConfigError, match="padding"):
         unet(padding="full")
+
+
+def test_overlap_tile_mirrors_like_numpy_and_keeps_the_size():
+    import numpy as np
+
+    from cnnkit.models.unet import _mirror_pad
+
+    x = torch.randn(1, 2, 5, 4)
+    got = _mirror_pad(x, 9, 3, 11, 2)  # pads larger than the image: mirrored again, like numpy's reflect
+    ref = np.pad(x.numpy(), ((0, 0), (0, 0), (11, 2), (9, 3)), mode="reflect")
+    np.testing.assert_array_equal(got.numpy(), ref)
+    torch.manual_seed(0)
+    tiled = unet(base_width=2, depth=2, overlap_tile=True, num_classes=3).eval()
+    plain = unet(base_width=2, depth=2, num_classes=3).eval()
+    plain.load_state_dict(tiled.state_dict())
+    img = torch.randn(1, 1, 64, 64)
+    before, padded, offset = tiled.tile_padding(64)
+    assert (before, padded, offset) == (20, 104, 0) and tiled.shrink() == 40
+    with torch.no_grad():
+        ref = plain(torch.nn.functional.pad(img, (20, 20, 20, 20), mode="reflect"))  # 104 -> 64
+        assert torch.allclose(tiled(img), ref, atol=1e-6)
+        assert tiled(torch.randn(2, 1, 37, 50)).shape == (2, 3, 37, 50)
+    with pytest.raises(ConfigError, match="overlap_tile only with padding='valid'"):
+        unet(padding="same", overlap_tile=True)
+
+
+def test_valid_output_arithmetic_for_the_paper_tile():
+    from cnnkit.models.unet import _valid_output_size
+
+    assert _valid_output_size(572, 4) == 388 and unet(base_width=1).shrink() == 184
+
+
+def test_training_memory_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setenv("CNNKIT_MAX_ACTIVATION_BYTES", str(2**30))
+    model = unet(base_width=2, depth=2, padding="same").train()
+    need = model.activation_bytes(64, 572, 572)
+    assert need > 2**30
+    with pytest.raises(ConfigError, match=r"at 572x572 with batch 64 needs about .* GiB .* lower data.batch_size"):
+        model(torch.empty(64, 1, 572, 572))
+    with torch.no_grad():  # inference keeps no activations for backward: not refused
+        model.eval()
+        assert model(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+
+
+def test_batch_norm_option():
+    m = unet(base_width=2, depth=2, padding="same", batch_norm=True)
+    assert sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules()) == 10

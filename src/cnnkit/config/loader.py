@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..errors import ConfigError
 from ._errors import format_validation_error
 from .defaults import DEFAULT_RUN
-from .schema import Config
+from .schema import Config, DataConfig
 
 __all__ = ["load_config", "parse_overrides", "apply_overrides", "validate_config", "config_to_yaml", "read_yaml"]
 
@@ -92,6 +92,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]])
     raw = copy.deepcopy(raw)
     if _changes_model(raw, overrides):
         raw["model"] = {}
+    _drop_dataset_options(raw, overrides)
     for path, value in overrides:
         node = raw
         for i, part in enumerate(path[:-1]):
@@ -103,6 +104,19 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]])
             node = nxt
         node[path[-1]] = value
     return raw
+
+
+def _drop_dataset_options(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> None:
+    """``--set data.name=X`` to another dataset drops the previous dataset's own options (``num_train`` of
+    the generated scenes means nothing to ``segmentation-folder``); the common ``data.*`` keys stay."""
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    for path, value in overrides:
+        if path == ["data", "name"] and value != data.get("name", DataConfig.model_fields["name"].default):
+            for key in [k for k in data if k not in DataConfig.model_fields]:
+                del data[key]
+            return
 
 
 def _changes_model(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> bool:

@@ -99,6 +99,7 @@ def affine_warp(
     *,
     shifts: torch.Tensor | None = None,
     flips: tuple[torch.Tensor, torch.Tensor] | None = None,
+    mode: str = "bilinear",
 ) -> torch.Tensor:
     """Rotate each image by ``degrees[b]`` (counter-clockwise) and scale it by ``scales[b]`` about its
     centre, as ONE bilinear resampling (two separate warps would blur twice); zero fill outside.
@@ -106,7 +107,8 @@ def affine_warp(
     Optionally the same warp also flips (``flips = (fx, fy)``, each ``(B,)`` of +1 / -1) and then shifts
     by ``shifts[b] = (dy, dx)`` pixels, i.e. it computes ``rotate(flip(translate(x)))`` with a single
     interpolation. The pixel-space map ``p_in = F R(-a) p_out / s - d`` is conjugated into grid_sample's
-    normalized coordinates, so non-square images rotate without shearing.
+    normalized coordinates, so non-square images rotate without shearing. ``mode="nearest"`` resamples
+    label maps (segmentation masks) with the same warp (see :mod:`cnnkit.data.joint_augment`).
     """
     b, _, h, w = x.shape
     a = torch.deg2rad(degrees.to(torch.float32))
@@ -122,7 +124,7 @@ def affine_warp(
         theta[:, 0, 2] = -shifts[:, 1].float() * (2.0 / w)
         theta[:, 1, 2] = -shifts[:, 0].float() * (2.0 / h)
     grid = _affine_grid(theta.to(x.device, x.dtype), h, w)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
 def random_affine(
@@ -161,13 +163,14 @@ def elastic_displacement(
     return field * alpha
 
 
-def elastic_warp(x: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
-    """Resample each image at ``p + displacement(p)`` (bilinear, zero fill); ``displacement`` in pixels."""
+def elastic_warp(x: torch.Tensor, displacement: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
+    """Resample each image at ``p + displacement(p)`` (bilinear, or ``mode``; zero fill); ``displacement``
+    in pixels."""
     b, _, h, w = x.shape
     scale = torch.tensor([2.0 / w, 2.0 / h], device=x.device, dtype=x.dtype)
     identity = _affine_grid(torch.eye(2, 3, device=x.device, dtype=x.dtype).expand(1, 2, 3), h, w)  # (1, H, W, 2)
     grid = identity + displacement.to(x.device, x.dtype).permute(0, 2, 3, 1) * scale  # (B, H, W, 2), (x, y)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
 def random_elastic(

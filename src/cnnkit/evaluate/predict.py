@@ -294,6 +294,15 @@ def predict(
     if not inputs:
         raise CnnkitError(f"no inputs given: pass {_KINDS} files or folders of them")
     loaded = load_model(run_dir, device=resolve_device(device))
+    if (loaded.info.get("task") or {}).get("name") == "segmentation":
+        from .segmentation import predict_masks, write_mask_table
+
+        # Masks are images: they go to a folder (beside --output, or RUN/predictions), the table to --output.
+        folder = Path(output).with_suffix("") if output is not None else Path(run_dir) / "predictions"
+        masks = predict_masks(loaded, inputs, out=folder, on_skip=on_skip)
+        if output is not None:
+            write_mask_table(masks, output)
+        return masks
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
     model = loaded.model.eval()

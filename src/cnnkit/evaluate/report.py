@@ -318,6 +318,12 @@ def evaluate_run(
         _cp._check_score(score)
         _cp.check_alpha(conformal, 10**9)
     loaded = load_model(run_dir, device=resolve_device(device))
+    if (loaded.info.get("task") or {}).get("name") == "segmentation":
+        from .segmentation import evaluate_segmentation_run
+
+        if tta != "none" or temperature_scaling or conformal is not None:
+            raise CnnkitError("--tta, --temperature-scaling and --conformal are for classification runs; this run segments")
+        return evaluate_segmentation_run(loaded, run_dir, data=data, split=split, out=out)
     run = load_run_data(run_dir, loaded, data=data)
     loader = split_loader(run, split)
     cal_loader = None
@@ -358,6 +364,10 @@ def format_report(report: dict[str, Any]) -> str:
 
     # Class names and paths come from a run folder that may be someone else's: every string from the
     # report goes through safe_markup (no escape sequences, and "[red]" is text, not rich markup).
+    if report.get("task") == "segmentation":
+        from .segmentation import format_segmentation_report
+
+        return format_segmentation_report(report)
     buf = StringIO()
     con = Console(file=buf, width=120, force_terminal=False, color_system=None)
     head = Table(title=f"Evaluation ({safe_markup(report.get('split', 'test'), 40)}, n={report['n']}, "

@@ -161,6 +161,10 @@ def explain(
     if out is None:
         raise CnnkitError("explain needs an output folder (--out DIR)")
     loaded = load_model(run_dir, device=resolve_device(device))
+    if (loaded.info.get("task") or {}).get("name") == "segmentation":
+        from .segmentation import explain_segmentation
+
+        return explain_segmentation(loaded, inputs, method=method, target=target, out=out)
     model = loaded.model
     if method == "gradcam" and layer is None:
         layer = default_gradcam_layer(model, loaded.info)

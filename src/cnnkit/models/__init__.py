@@ -12,11 +12,13 @@ from . import c3d as c3d
 from . import dcgan as dcgan
 from . import detection as detection
 from . import dqn as dqn
+from . import fcn as fcn
 from . import googlenet as googlenet
 from . import lenet as lenet
 from . import mobilenet as mobilenet
 from . import nin as nin
 from . import resnet as resnet
+from . import segnet as segnet
 from . import tcn as tcn
 from . import tdnn as tdnn
 from . import textcnn as textcnn

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
@@ -15,10 +18,14 @@ _UPSAMPLE = ("transpose", "resize_conv")
 _PADDING = ("valid", "same")
 
 
-def _double_conv(c_in: int, c_out: int, pad: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=pad), nn.ReLU(inplace=True), nn.Conv2d(c_out, c_out, 3, padding=pad), nn.ReLU(inplace=True)
-    )
+def _double_conv(c_in: int, c_out: int, pad: int, batch_norm: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c in (c_in, c_out):
+        layers.append(nn.Conv2d(c, c_out, 3, padding=pad))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
 
 
 def _up(c_in: int, c_out: int, upsample: str) -> nn.Module:
@@ -51,10 +58,21 @@ class UNet(FeatureHeadModel):
         upsample: ``"transpose"`` (2x2 transposed conv, stride 2) or ``"resize_conv"`` (nearest 2x resize,
             then a 3x3 conv; Odena et al. 2016).
         padding: ``"valid"`` (paper) or ``"same"``.
+        batch_norm: a ``BatchNorm2d`` after every 3x3 convolution (not in the paper; trains faster from
+            scratch on small data).
+        overlap_tile: with ``padding="valid"``, the paper's overlap-tile strategy (Sec. 2, Fig. 2) for any
+            input size: the input is extended by mirroring to the smallest size that fits every pool and
+            whose output covers the input, and the output is cropped back to the input's size, so each
+            output pixel is predicted from real context plus mirrored borders.
+
+    Training memory is checked before the first forward pass of each input shape: when the activations
+    autograd keeps (estimated from the layer sizes, :meth:`UNet.activation_bytes`) exceed the memory free
+    on the device, the model refuses with a one-line :class:`~cnnkit.errors.ConfigError` naming what to
+    lower (at 572x572 one image needs about 1 GB; ``$CNNKIT_MAX_ACTIVATION_BYTES`` overrides the limit).
 
     Shape:
-        Input ``(B, in_channels, H, W)``; output ``(B, num_classes, H', W')`` with ``H' = H`` for "same",
-        and ``H' = H - 184`` at depth 4 for "valid" (572 -> 388).
+        Input ``(B, in_channels, H, W)``; output ``(B, num_classes, H', W')`` with ``H' = H`` for "same"
+        (and for "valid" with ``overlap_tile``), and ``H' = H - 184`` at depth 4 for "valid" (572 -> 388).
 
     Example:
         >>> unet(base_width=4, padding="same")(torch.randn(2, 1, 32, 32)).shape
@@ -67,7 +85,9 @@ class UNet(FeatureHeadModel):
 
     Deviations:
         The paper's drop-out at the end of the contracting path (data-augmentation section) is omitted.
-        ``upsample="resize_conv"`` and ``padding="same"`` are options beyond the paper.
+        ``upsample="resize_conv"``, ``padding="same"`` and ``batch_norm`` are options beyond the paper.
+        The paper's weighted loss that separates touching cells (Eq. 2) belongs to the data, not the
+        network: the segmentation task takes per-class weights only.
     """
 
     def __init__(
@@ -79,6 +99,8 @@ class UNet(FeatureHeadModel):
         depth: int = 4,
         upsample: str = "transpose",
         padding: str = "valid",
+        batch_norm: bool = False,
+        overlap_tile: bool = False,
     ) -> None:
         super().__init__()
         if upsample not in _UPSAMPLE:
@@ -92,23 +114,100 @@ class UNet(FeatureHeadModel):
         self.encoder = nn.ModuleList()
         c = in_channels
         for w in widths[:-1]:
-            self.encoder.append(_double_conv(c, w, pad))
+            self.encoder.append(_double_conv(c, w, pad, batch_norm))
             c = w
         self.pool = nn.MaxPool2d(2, 2)
-        self.bottleneck = _double_conv(c, widths[-1], pad)
+        self.bottleneck = _double_conv(c, widths[-1], pad, batch_norm)
         self.ups = nn.ModuleList()
         self.decoder = nn.ModuleList()
         for w_in, w_out in zip(widths[:0:-1], widths[-2::-1]):
             self.ups.append(_up(w_in, w_out, upsample))
-            self.decoder.append(_double_conv(2 * w_out, w_out, pad))
+            self.decoder.append(_double_conv(2 * w_out, w_out, pad, batch_norm))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
+        if overlap_tile and padding != "valid":
+            raise ConfigError("Expected overlap_tile only with padding='valid' (a same-padded U-Net keeps the size)")
         self.depth = depth
         self.padding = padding
+        self.overlap_tile = overlap_tile
+        self.widths = widths
+        self._checked: set[tuple] = set()
         side = _valid_input_size(depth) if padding == "valid" else 16 * 2**depth
         self.input_shape = (in_channels, side, side)  # 572 for the paper's depth 4
         self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last decoder map (``base_width`` channels); with ``overlap_tile`` computed on the mirrored
+        tile and cropped to the input's size (the 1x1 head commutes with the crop)."""
+        if torch.is_grad_enabled() and self.training and x.device.type != "meta":
+            self._check_memory(x)
+        if not self.overlap_tile:
+            return self._features(x)
+        h, w = x.shape[-2:]
+        (ph, th, oh), (pw, tw, ow) = self.tile_padding(h), self.tile_padding(w)
+        out = self._features(_mirror_pad(x, pw, tw - w - pw, ph, th - h - ph))
+        return out[..., oh : oh + h, ow : ow + w]
+
+    def shrink(self) -> int:
+        """Pixels a valid-padded U-Net loses per side pair (input side - output side): 184 at depth 4."""
+        s = _valid_input_size(self.depth)
+        return s - _valid_output_size(s, self.depth)
+
+    def tile_padding(self, side: int) -> tuple[int, int, int]:
+        """Overlap-tile for one side: ``(pad_before, padded_side, output_offset)``; the output of the
+        padded input, cropped at ``output_offset``, covers the original ``side`` pixels."""
+        n = 2**self.depth
+        shrink = self.shrink()
+        b = max(5, -(-(side + shrink - 4 * (n - 1)) // n))  # smallest b with n b + 4 (n - 1) - shrink >= side
+        padded = n * b + 4 * (n - 1)
+        before = shrink // 2 + (padded - shrink - side) // 2
+        return before, padded, before - shrink // 2
+
+    def activation_bytes(self, batch: int, h: int, w: int) -> int:
+        """An estimate of what autograd keeps for one training step at input ``(batch, C, h, w)``: every
+        conv, BN, pool, up-sampling and concatenation output in float32, plus the max-pools' int64 indices
+        (``benchmarks/dense.py`` compares it with measured peak memory)."""
+        if self.overlap_tile:
+            h, w = self.tile_padding(h)[1], self.tile_padding(w)[1]
+        per_conv = 2 if any(isinstance(m, nn.BatchNorm2d) for m in self.modules()) else 1
+        k = 0 if self.padding == "same" else 2
+        total = 0
+        sizes = []
+        for wd in self.widths[:-1]:
+            h1, w1 = h - k, w - k
+            h, w = h1 - k, w1 - k
+            total += per_conv * wd * (h1 * w1 + h * w)
+            sizes.append((wd, h, w))
+            h, w = h // 2, w // 2
+            total += wd * h * w * 3  # pooled output (4 bytes) + int64 indices (8 bytes)
+        wd = self.widths[-1]
+        total += per_conv * wd * ((h - k) * (w - k) + (h - 2 * k) * (w - 2 * k))
+        h, w = h - 2 * k, w - 2 * k
+        for wd, _, _ in reversed(sizes):
+            h, w = 2 * h, 2 * w
+            total += wd * h * w * 3  # up-sampled map and the concatenation (2 wd channels)
+            total += per_conv * wd * ((h - k) * (w - k) + (h - 2 * k) * (w - 2 * k))
+            h, w = h - 2 * k, w - 2 * k
+        return 4 * batch * total
+
+    def _check_memory(self, x: torch.Tensor) -> None:
+        key = (tuple(x.shape), str(x.device))
+        if key in self._checked:
+            return
+        # The estimate was 83% of the measured peak of a 572x572 step (766 vs 925 MiB, benchmarks/dense.py):
+        # 1.25x covers the workspace it leaves out; weights, gradients and Adam's two moments come on top.
+        weights = 4 * sum(p.numel() for p in self.parameters())
+        need = int(1.25 * self.activation_bytes(x.shape[0], x.shape[-2], x.shape[-1])) + 4 * weights
+        free = _free_bytes(x.device)
+        if free is not None and need > free:
+            raise ConfigError(
+                f"U-Net (depth {self.depth}, base_width {self.widths[0]}, {self.padding}) at {x.shape[-2]}x{x.shape[-1]} "
+                f"with batch {x.shape[0]} needs about {need / 2**30:.1f} GiB to train, more than the "
+                f"{free / 2**30:.1f} GiB free on {x.device.type}; lower data.batch_size (the paper trains on one "
+                "572x572 tile per batch), model.base_width or model.depth, or data.input_size"
+            )
+        self._checked.add(key)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         for stage, block in enumerate(self.encoder):
             x = block(x)
@@ -132,6 +231,50 @@ class UNet(FeatureHeadModel):
         else:
             fit = f"input sides that are multiples of {2**self.depth}"
         return f"U-Net needs an even map size before every 2x2 max-pool; got {size} before pool {stage + 1}. Use {fit}"
+
+
+def _mirror_pad(x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
+    """Reflect-pad by any amount: torch's reflect needs each pad smaller than the side, so large pads
+    (a 64x64 image in a 572x572 tile) mirror the already-mirrored image again, as Fig. 2 extrapolates."""
+    while left or right or top or bottom:
+        h, w = x.shape[-2:]
+        step = [min(left, w - 1), min(right, w - 1), min(top, h - 1), min(bottom, h - 1)]
+        x = F.pad(x, step, mode="reflect")
+        left, right, top, bottom = left - step[0], right - step[1], top - step[2], bottom - step[3]
+    return x
+
+
+def _free_bytes(device: torch.device) -> int | None:
+    """Memory a training step may use on ``device``: ``$CNNKIT_MAX_ACTIVATION_BYTES``, else the free CUDA
+    memory, else the CPU's MemAvailable (Linux); None when unknown."""
+    raw = os.environ.get("CNNKIT_MAX_ACTIVATION_BYTES")
+    if raw:
+        try:
+            return int(float(raw))
+        except ValueError:
+            raise ConfigError(f"Expected CNNKIT_MAX_ACTIVATION_BYTES to be a number. Received: {raw!r}") from None
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _valid_output_size(size: int, depth: int) -> int:
+    """Output side of the valid-padded U-Net for an input side that fits every pool."""
+    for _ in range(depth):
+        size = (size - 4) // 2
+    size -= 4
+    for _ in range(depth):
+        size = size * 2 - 4
+    return size
 
 
 def _valid_input_size(depth: int, bottom: int = 32) -> int:
@@ -162,8 +305,11 @@ def unet(
     depth: int = 4,
     upsample: str = "transpose",
     padding: str = "valid",
+    batch_norm: bool = False,
+    overlap_tile: bool = False,
 ) -> UNet:
     """The paper's U-Net (572x572 -> 388x388, 64 base channels). See :class:`UNet`."""
     return UNet(
-        num_classes=num_classes, in_channels=in_channels, base_width=base_width, depth=depth, upsample=upsample, padding=padding
+        num_classes=num_classes, in_channels=in_channels, base_width=base_width, depth=depth, upsample=upsample,
+        padding=padding, batch_norm=batch_norm, overlap_tile=overlap_tile,
     )

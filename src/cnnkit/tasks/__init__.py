@@ -7,5 +7,6 @@ from .base import create_task as create_task
 from .base import register_task as register_task
 from .classification import Classification as Classification
 from .detection import Detection as Detection
+from .segmentation import Segmentation as Segmentation
 
-__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "Detection"]
+__all__ = ["TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "Detection", "Segmentation"]

@@ -59,6 +59,10 @@ class Classification(Task):
 
     def criterion(self, logits: Tensor, y: Tensor, *, label_smoothing: float = 0.0) -> Tensor:
         """The configured loss of ``logits`` (N, K) against class indices ``y``, in float32."""
+        if logits.ndim != 2:
+            # A dense model (U-Net, FCN) under this task used to die in cross_entropy with a raw RuntimeError.
+            hint = "; a per-pixel model needs task: segmentation (configs/segmentation-unet.yaml)" if logits.ndim == 4 else ""
+            raise DataError(f"task classification expects (N, K) model outputs; the model returns {tuple(logits.shape)}{hint}")
         logits = logits.float()
         if self.loss_name == "softmax_cross_entropy":
             return self._loss(logits, y, label_smoothing=label_smoothing)

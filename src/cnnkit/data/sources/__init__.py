@@ -8,12 +8,14 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.arrays`: ``.npz`` files: ``npz`` (and ``.npy`` files for ``predict``);
 - :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``;
 - :mod:`.scenes`: generated scenes with class masks and COCO boxes: ``scenes``;
-- :mod:`.coco`: COCO-format detection annotations beside an image folder: ``coco-folder``.
+- :mod:`.coco`: COCO-format detection annotations beside an image folder: ``coco-folder``;
+- :mod:`.segmentation`: images + masks: ``segmentation-folder``, ``segmentation-npz`` (and the scenes' masks).
 """
 
 from . import coco as coco  # registers `coco-folder` and the scenes' `boxes` targets
 from . import digits as digits  # registers `digits` (a module with no public names)
 from . import scenes as scenes  # registers `scenes`
+from . import segmentation as segmentation  # registers `segmentation-folder`, `segmentation-npz`
 from .arrays import images_to_uint8_nchw as images_to_uint8_nchw
 from .arrays import load_npy as load_npy
 from .cifar import CIFAR10_CLASSES as CIFAR10_CLASSES

@@ -44,7 +44,9 @@ As a dataset (``data: {name: scenes, num_train: 1000, canvas: [64, 64], ...}``) 
 ``data.targets`` from :data:`SCENE_TARGETS`: ``masks`` (segmentation, registered by
 :mod:`cnnkit.data.sources.segmentation`); other modules add their own (``boxes`` for detection) with
 ``SCENE_TARGETS[name] = build``, where ``build(scenes_train, scenes_test, cfg, options, **build_kwargs)``
-returns the :class:`~cnnkit.data.DataBundle`.
+returns the :class:`~cnnkit.data.DataBundle`. With ``data.root`` set (and ``source: digits``) the scenes are
+replaced by the user's folder, read by :data:`SCENE_FOLDERS` for those targets (``masks``: a
+``segmentation-folder``), so ``--set data.root=DIR`` is all a scenes recipe needs to train on your data.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from ...errors import ConfigError, DataError
 from .._core import DATASETS, DatasetSpec, load_dataset
 
 __all__ = [
-    "FOREGROUND_THRESHOLD", "IGNORE_INDEX", "SCENE_TARGETS", "Scenes", "ScenesOptions", "generate_scenes",
+    "FOREGROUND_THRESHOLD", "IGNORE_INDEX", "SCENE_FOLDERS", "SCENE_TARGETS", "Scenes", "ScenesOptions", "generate_scenes",
     "voc_palette", "write_scene_dataset",
 ]
 
@@ -120,7 +122,8 @@ class Scenes:
         """One COCO detection dict: ``images`` (ids from 1), ``annotations`` (``bbox`` ``[x, y, w, h]``,
         ``area`` = visible pixels, ``iscrowd`` 0), ``categories`` (ids 1..K)."""
         h, w = self.images.shape[-2:]
-        images, annotations = [], []
+        images: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
         for i, stem in enumerate(self.stems()):
             images.append({"id": i + 1, "file_name": f"{stem}.png", "width": int(w), "height": int(h)})
             for j, (box, label) in enumerate(zip(self.boxes[i], self.labels[i])):
@@ -178,7 +181,7 @@ def _source_items(source: str, split: str, root: str | None) -> tuple[np.ndarray
 
 
 def _scaled(item: np.ndarray, size: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(item).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return np.asarray(Image.fromarray(item).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def _ignore_borders(mask: np.ndarray, width: int) -> np.ndarray:
@@ -198,7 +201,7 @@ def generate_scenes(
     n: int,
     *,
     seed: int = 0,
-    split: Literal["train", "test"] = "train",
+    split: str = "train",
     canvas: tuple[int, int] = (64, 64),
     source: str = "digits",
     root: str | None = None,
@@ -333,8 +336,20 @@ def write_scene_dataset(
     return root
 
 
+SCENE_FOLDERS: dict[str, Callable[..., Any]] = {}
+"""``data.targets`` -> ``build(cfg, spec=..., seed=..., **build_kwargs)`` reading a user's folder in place of
+the generated scenes, when ``data.root`` is set (with the default ``source: digits``): so a recipe that
+trains on the scenes trains on your data with one ``--set data.root=DIR`` (``masks``: a
+``segmentation-folder``)."""
+
+
 def _build(cfg, *, spec: DatasetSpec, seed: int, **build_kwargs: Any):
     options = ScenesOptions.model_validate(cfg.options())
+    if cfg.root is not None and options.source == "digits":
+        folder = SCENE_FOLDERS.get(options.targets)
+        if folder is None:
+            raise ConfigError(f"data.root is set, but scenes with targets {options.targets!r} cannot read a folder; unset data.root")
+        return folder(cfg, spec=spec, seed=seed, **build_kwargs)
     build = SCENE_TARGETS.get(options.targets)
     if build is None:
         raise ConfigError(
