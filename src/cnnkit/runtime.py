@@ -17,7 +17,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["physical_cores", "resolve_device", "setup_runtime", "autocast_context"]
+__all__ = ["physical_cores", "resolve_device", "setup_runtime", "autocast_context", "runtime_settings"]
 
 
 def physical_cores() -> int:
@@ -77,6 +77,30 @@ def setup_runtime(*, threads: int | None, deterministic: bool, device: torch.dev
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+
+
+@contextlib.contextmanager
+def runtime_settings(*, threads: int | None, deterministic: bool, device: torch.device) -> Iterator[None]:
+    """:func:`setup_runtime` for the duration of a ``with`` block, then the caller's settings back.
+
+    A library must not leave process-wide torch state changed once a call returns (a notebook that calls
+    ``fit`` with ``train.threads: 1`` keeps its own thread count afterwards).
+    """
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), cudnn.benchmark,
+             cudnn.deterministic, matmul.allow_tf32, cudnn.allow_tf32, os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    setup_runtime(threads=threads, deterministic=deterministic, device=device)
+    try:
+        yield
+    finally:
+        n, det, bench, cdet, tf32, ctf32, ws = saved
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        if torch.are_deterministic_algorithms_enabled() != det:
+            torch.use_deterministic_algorithms(det)
+        cudnn.benchmark, cudnn.deterministic, matmul.allow_tf32, cudnn.allow_tf32 = bench, cdet, tf32, ctf32
+        if ws is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 @contextlib.contextmanager

@@ -362,3 +362,16 @@ def test_device_and_threads():
     if not torch.cuda.is_available():
         with pytest.raises(CnnkitError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_training_leaves_the_callers_torch_settings_as_they_were():
+    # A library must not leave process-wide state changed: threads and determinism come back after fit.
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    wanted_threads = 1 if before[0] != 1 else 2
+    cfg = {"train": {"epochs": 1, "threads": wanted_threads, "deterministic": not before[1]}}
+    seen = []
+    t = Trainer(linear_net(), train_loader=one_batch_loader(), cfg=cfg, quiet=True,
+                on_step_end=lambda tr: seen.append((torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())))
+    t.fit()
+    assert seen == [(wanted_threads, not before[1])]  # in force while training
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before

@@ -8,6 +8,7 @@ and ``checkpoints/``. Under torchrun every rank calls it; only rank 0 writes and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -35,7 +36,7 @@ from ..runs import (
     read_json,
     save_model,
 )
-from ..runtime import resolve_device, setup_runtime
+from ..runtime import resolve_device, runtime_settings
 from . import checkpoint as ckpt
 from .distributed import DistInfo, broadcast_str, init_distributed, run_on_main, shutdown_distributed
 from .progress import Progress
@@ -272,8 +273,10 @@ def fit(
     device = resolve_device(tc.device, local_rank)
     dist = init_distributed(device.type)
     comm = device if device.type == "cuda" else torch.device("cpu")  # gloo collectives take CPU tensors
+    # The caller's torch settings (threads, determinism) come back when fit returns or raises.
+    runtime = contextlib.ExitStack()
     try:
-        setup_runtime(threads=tc.threads, deterministic=tc.deterministic, device=device)
+        runtime.enter_context(runtime_settings(threads=tc.threads, deterministic=tc.deterministic, device=device))
         progress = Progress(enabled=dist.is_main and not quiet)
         if run_dir is None:
             check_run_dir(out, overwrite=overwrite)
@@ -314,6 +317,8 @@ def fit(
     except BaseException:
         shutdown_distributed(dist, together=False)
         raise
+    finally:
+        runtime.close()
     shutdown_distributed(dist)
     return summary
 

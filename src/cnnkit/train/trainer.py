@@ -25,7 +25,7 @@ from ..config.loader import validate_config
 from ..config.schema import Config
 from ..errors import CnnkitError
 from ..runs import MetricsLog, atomic_write_text, json_safe, write_error
-from ..runtime import autocast_context, resolve_device, setup_runtime
+from ..runtime import autocast_context, resolve_device, runtime_settings
 from ..tasks import Task, create_task
 from . import checkpoint as ckpt
 from .callbacks import Callback, StepGuard, default_callbacks
@@ -124,7 +124,6 @@ class Trainer:
         tc = self.cfg.train
         self.dist = dist or DistInfo()
         self.device = torch.device(device) if device is not None else resolve_device(tc.device, self.dist.local_rank)
-        setup_runtime(threads=tc.threads, deterministic=tc.deterministic, device=self.device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.train_loader, self.val_loader, self.test_loader = train_loader, val_loader, test_loader
         self.progress = progress or Progress(enabled=self.dist.is_main and not quiet)
@@ -239,6 +238,11 @@ class Trainer:
             resume: True to continue from the newest usable checkpoint in ``run_dir/checkpoints``, or a
                 checkpoint folder / run folder.
         """
+        tc = self.cfg.train
+        with runtime_settings(threads=tc.threads, deterministic=tc.deterministic, device=self.device):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool | str | Path) -> dict[str, Any]:
         start = time.perf_counter()
         resumed_from = None
         if resume:
