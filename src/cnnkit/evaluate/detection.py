@@ -52,7 +52,10 @@ def evaluate_detection_run(run_dir: str | Path, *, split: str = "test", out: str
     dets, targets, first = [], [], None
     _, h, w = (int(v) for v in loaded.preprocessing["input_shape"])
     size = (h, w)
+    channels = int(loaded.preprocessing["input_shape"][0])
     for x, y in loader:
+        if x.shape[1] != channels:  # the data's own channels differ from the model's (gray data, colour model)
+            x = x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
         d = model(x.to(dev)).float().cpu()
         if first is None:
             first = (x[:8].cpu(), d[:8], y[:8].cpu())
