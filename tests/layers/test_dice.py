@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnkit.layers import DiceLoss, dice_loss
+from cnnkit.layers.dice import DiceLoss, dice_loss
 
 
 def test_hand_computed_value():

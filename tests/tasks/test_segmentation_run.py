@@ -76,6 +76,9 @@ def test_recipes_load_and_switch_to_a_folder(recipe, tmp_path):
 
 
 def test_summary_checks_the_papers_output_size(capsys):
+    # 188 = 16 * 8 + 60 fits every pool of the unpadded depth-4 net; its output is 188 - 184 = 4.
     assert main(["summary", "unet", "--input", "1,188,188", "--json"]) == 0
-    out = capsys.readouterr().out
-    assert "[2, 4, 4]" in out.replace(" ", "").replace("[2,4,4]", "[2, 4, 4]") or '"output_shape"' in out
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert layers[-1]["name"] == "head" and layers[-1]["output_shape"] == [2, 4, 4]
+    assert main(["summary", "unet", "--input", "1,190,190"]) == 2  # an odd map before a pool: refused
+    assert "even map size before every 2x2 max-pool" in capsys.readouterr().err

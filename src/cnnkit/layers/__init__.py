@@ -58,8 +58,3 @@ __all__ = [
     "StochasticPool2d", "Unpool2d", "UpsampleConv2d", "apply_max_norm", "batched_nms", "boxes", "conv_output_size",
     "elastic_net_penalty", "functional", "l1_penalty", "l2_penalty", "losses", "nms", "penalties", "register_layer", "snake_case",
 ]
-
-from .dice import DiceLoss as DiceLoss  # noqa: E402  (segmentation's Dice loss; Milletari et al. 2016)
-from .dice import dice_loss as dice_loss  # noqa: E402
-
-__all__ += ["DiceLoss", "dice_loss"]
