@@ -41,6 +41,7 @@ def test_train_writes_map(run: Path) -> None:
     info = json.loads((run / "model.json").read_text())
     assert info["task"]["name"] == "detection" and info["build"]["name"] == "faster_rcnn"
     assert info["build"]["in_channels"] == 1 and info["build"]["num_classes"] == 10
+    assert (run / "plots" / "detections.png").is_file()  # the task's end-of-run figure
 
 
 def test_evaluate_reports_the_same_map(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
