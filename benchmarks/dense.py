@@ -11,8 +11,11 @@ Segmentation part (``--part segmentation``), on the generated scenes (64x64, 11 
   training-memory estimate the model checks before its first step (``UNet.activation_bytes``) against the
   measured peak of one training step, and what batch would be refused on this machine.
 
-The detection part is added by the detection work (``--part detection``); each part is a function of
-``argparse.Namespace`` that prints its tables, registered in ``PARTS``.
+Detection part (``--part detection``, ``dense_detection.py``): Faster R-CNN with its RoIAlign, RoIPool and
+SPP-net heads trained ``--det-epochs`` epochs on the scenes, COCO mAP after every epoch against the training
+seconds, training and inference images/s relative to the RoIAlign head, and peak memory.
+
+Each part is a function of ``argparse.Namespace`` that prints its tables, registered in ``PARTS``.
 
 Timings on a shared CPU are pessimistic and noisy: the load average is printed with every table.
 
@@ -20,6 +23,7 @@ Usage:
     python benchmarks/dense.py --part segmentation                     # all three, ~15 min on 2 busy cores
     python benchmarks/dense.py --part segmentation --only speed --steps 3 --repeats 2
     python benchmarks/dense.py --part segmentation --only quality --seconds 120 --models unet fcn8s
+    python benchmarks/dense.py --part detection --num-train 64 --num-test 32 --det-epochs 1 --repeats 2
 """
 
 from __future__ import annotations
@@ -214,7 +218,18 @@ def segmentation(args: argparse.Namespace) -> None:
         SEGMENTATION[name](args)
 
 
-PARTS: dict[str, Callable[[argparse.Namespace], None]] = {"segmentation": segmentation}
+def detection(args: argparse.Namespace) -> None:
+    """Faster R-CNN's heads: mAP against wall time, images/s, peak memory (``dense_detection.py``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import dense_detection
+
+    dense_detection.main([
+        "--train", str(args.num_train), "--test", str(args.num_test), "--batch", str(args.batch),
+        "--repeats", str(args.repeats), "--epochs", str(args.det_epochs),
+    ])
+
+
+PARTS: dict[str, Callable[[argparse.Namespace], None]] = {"segmentation": segmentation, "detection": detection}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=180.0)
     p.add_argument("--num-train", type=int, default=800)
     p.add_argument("--num-test", type=int, default=200)
+    p.add_argument("--det-epochs", type=int, default=10, help="detection: training epochs per head")
     args = p.parse_args(argv)
     for part in args.part or list(PARTS):
         PARTS[part](args)

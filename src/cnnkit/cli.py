@@ -82,7 +82,12 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_run, format_report
+    from .evaluate.detection import evaluate_detection_run, format_detection_report, is_detection_run
 
+    if is_detection_run(args.run_dir):  # task: detection (COCO mAP)
+        report = evaluate_detection_run(args.run_dir, split=args.split, out=args.out)
+        _print_json(report) if args.json else print(format_detection_report(report))
+        return 0
     report = evaluate_run(
         args.run_dir,
         data=args.data,
@@ -122,7 +127,22 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .evaluate import predict
+    from .evaluate.detection import is_detection_run, predict_detections
 
+    if is_detection_run(args.run_dir):  # task: detection: boxes drawn on the images, COCO JSON results
+        found = predict_detections(
+            args.run_dir, args.inputs, output=args.output, draw=args.draw, score_threshold=args.score_threshold,
+            on_skip=lambda name, error: print(f"cnnkit: skipped: {error}", file=sys.stderr),
+        )
+        if args.json:
+            _print_json(found)
+            return 0
+        for item in found:
+            if "error" not in item:
+                boxes = ", ".join(f"{safe_text(d['name'], 40)} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box'])}]"
+                                  for d in item["detections"][:5])
+                print(f"{safe_text(item['input'], None)}: {len(item['detections'])} objects{': ' if boxes else ''}{boxes} -> {item['image']}")
+        return 0
     # Unreadable inputs are skipped, one stderr line each; predict raises (exit 2) only if none was read.
     results = predict(
         args.run_dir, args.inputs, top_k=args.top_k, output=args.output, texts=args.text,
@@ -390,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None, metavar="FILE",
                    help="also write one row per input (input, label, probability, top-k) to FILE.csv or FILE.json")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--draw", type=Path, default=None, metavar="DIR",
+                   help="detection runs: write each image with its boxes drawn into DIR (default RUN_DIR/predict)")
+    p.add_argument("--score-threshold", type=float, default=0.3, help="detection runs: drop detections scoring lower")
 
     p = add("explain", _cmd_explain, "attribution maps (saliency, Grad-CAM, ...), filters and feature maps as PNGs")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")

@@ -64,6 +64,8 @@ SMALL: dict[str, tuple[dict[str, Any], tuple[int, ...], torch.dtype]] = {
     "fcmae": ({"input_size": (8, 8)}, (1, 8, 8), torch.float32),
     "dcgan": ({"base_width": 4, "fid_width": 4}, (1, 28, 28), torch.float32),
     "dcgan_discriminator": ({"base_width": 4}, (3, 64, 64), torch.float32),
+    "faster_rcnn": ({"num_classes": 3, "representation": 16}, (3, 32, 32), torch.float32),
+    "faster_rcnn_spp": ({"num_classes": 3, "representation": 16}, (3, 32, 32), torch.float32),
 }
 
 REQUIRED_META = ("paper", "year", "input_size", "num_params", "task")

@@ -194,6 +194,11 @@ def explain(
         names = ["zeros"]
     else:
         names, x = load_inputs(inputs, loaded.preprocessing)
+    task = loaded.info.get("task") if isinstance(loaded.info, dict) else None
+    if isinstance(task, dict) and task.get("name") == "detection":  # Grad-CAM of the top detection
+        from .detection import explain_detections
+
+        return explain_detections(model, x, names=names, class_names=loaded.class_names, out=out, method=method, layer=layer)
     result = explain_model(model, x, method=method, target=target, layer=layer, class_names=loaded.class_names,
                            names=names, out=out)
     return result.paths

@@ -110,6 +110,12 @@ def export_onnx(
     _require("onnxscript")
     _check_opset(opset)
     loaded = load_model(run_dir)
+    task = loaded.info.get("task") if isinstance(loaded.info, dict) else None
+    if isinstance(task, dict) and task.get("name") == "detection":
+        raise CnnkitError(
+            f"{run_dir}: detection models are not exported to ONNX (their proposal selection and NMS are "
+            "data-dependent Python); use cnnkit predict"
+        )
     model = loaded.model.eval()
     shape = tuple(int(s) for s in loaded.info.get("input_shape") or getattr(model, "input_shape", ()))  # type: ignore[union-attr]
     if not shape:

@@ -8,6 +8,7 @@ the rest are ours. Functional forms live in :mod:`cnnkit.layers.functional`.
 from __future__ import annotations
 
 from . import _torch as _torch  # registers torch's layers
+from . import boxes as boxes
 from . import functional as functional
 from . import losses as losses
 from . import penalties as penalties
@@ -35,6 +36,8 @@ from .locally_connected import LocallyConnected2d as LocallyConnected2d
 from .losses import LOSSES as LOSSES
 from .masked_pool import MaskedGlobalAvgPool1d as MaskedGlobalAvgPool1d
 from .masked_pool import masked_global_avg_pool1d as masked_global_avg_pool1d
+from .nms import batched_nms as batched_nms
+from .nms import nms as nms
 from .norm import GlobalResponseNorm as GlobalResponseNorm
 from .penalties import elastic_net_penalty as elastic_net_penalty
 from .penalties import l1_penalty as l1_penalty
@@ -42,6 +45,7 @@ from .penalties import l2_penalty as l2_penalty
 from .pooling import LpPool2d as LpPool2d
 from .pooling import MixedPool2d as MixedPool2d
 from .pooling import SoftmaxPool2d as SoftmaxPool2d
+from .roi_align import RoIAlign as RoIAlign
 from .roi_pool import RoIPool as RoIPool
 from .shape import conv_output_size as conv_output_size
 from .spp import SpatialPyramidPool2d as SpatialPyramidPool2d
@@ -52,7 +56,7 @@ __all__ = [
     "LAYERS", "LOSSES", "AbsTanh", "AttentionPool", "BlurPool2d", "ChannelMaxPool2d", "DepthwiseSeparableConv1d",
     "DepthwiseSeparableConv2d", "DropConnectConv2d", "DropConnectLinear", "GlobalAvgPool2d", "GlobalMaxPool2d", "MaskedGlobalAvgPool1d", "masked_global_avg_pool1d",
     "GlobalResponseNorm", "LocallyConnected1d", "LocallyConnected2d", "LpPool2d", "MaxBlurPool2d", "MaxNorm",
-    "MixedPool2d", "MultiDilationConv2d", "RoIPool", "ScaledTanh", "SoftmaxPool2d", "SpatialPyramidPool2d",
-    "StochasticPool2d", "Unpool2d", "UpsampleConv2d", "apply_max_norm", "conv_output_size",
-    "elastic_net_penalty", "functional", "l1_penalty", "l2_penalty", "losses", "penalties", "register_layer", "snake_case",
+    "MixedPool2d", "MultiDilationConv2d", "RoIAlign", "RoIPool", "ScaledTanh", "SoftmaxPool2d", "SpatialPyramidPool2d",
+    "StochasticPool2d", "Unpool2d", "UpsampleConv2d", "apply_max_norm", "batched_nms", "boxes", "conv_output_size",
+    "elastic_net_penalty", "functional", "l1_penalty", "l2_penalty", "losses", "nms", "penalties", "register_layer", "snake_case",
 ]

@@ -15,6 +15,7 @@ from . import charcnn as charcnn
 from . import cnn_lstm as cnn_lstm
 from . import convnextv2 as convnextv2
 from . import dcgan as dcgan
+from . import detection as detection
 from . import dqn as dqn
 from . import fcmae as fcmae
 from . import fcn as fcn

@@ -7,6 +7,7 @@ from .base import Task as Task
 from .base import create_task as create_task
 from .base import register_task as register_task
 from .classification import Classification as Classification
+from .detection import Detection as Detection
 from .forecasting import Forecasting as Forecasting
 from .gan import GAN as GAN
 from .interactive import RUNNER_TASKS as RUNNER_TASKS
@@ -17,5 +18,5 @@ from .segmentation import Segmentation as Segmentation
 
 __all__ = [
     "TASKS", "StepOutput", "Task", "create_task", "register_task", "Classification", "MultiLabel", "Regression",
-    "RUNNER_TASKS", "GAN", "MaskedAutoencoder", "Forecasting", "Anomaly", "Segmentation",
+    "RUNNER_TASKS", "GAN", "MaskedAutoencoder", "Forecasting", "Anomaly", "Segmentation", "Detection",
 ]

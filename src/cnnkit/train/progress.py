@@ -10,20 +10,23 @@ from typing import Any, TextIO
 __all__ = ["Progress", "format_epoch_line"]
 
 
+def _number(row: dict[str, Any], key: str) -> float | None:
+    v = row.get(key)
+    return float(v) if isinstance(v, (int, float)) and v == v else None  # v == v: not NaN
+
+
 def format_epoch_line(row: dict[str, Any], epochs: int) -> str:
-    if "train_accuracy" not in row:  # tasks other than classification: each of their metrics as it is
-        parts = [f"epoch {row['epoch']}/{epochs}"] + [
-            f"{k.removeprefix('train_')} {v:.4f}" if k.startswith("train_") else f"{k} {v:.4f}"
-            for k, v in row.items()
-            if k.startswith(("train_", "val_")) and isinstance(v, (int, float))
-        ]
-        parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s"]
-        return "  ".join(parts)
-    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}", f"acc {100 * row['train_accuracy']:.2f}%"]
-    if row.get("val_loss") is not None:
-        parts.append(f"val_loss {row['val_loss']:.4f}")
-        if row.get("val_accuracy") is not None:
-            parts.append(f"val_acc {100 * row['val_accuracy']:.2f}%")
+    # Only the metrics a task reports (detection has no accuracy, its validation no loss).
+    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
+    if (acc := _number(row, "train_accuracy")) is not None:
+        parts.append(f"acc {100 * acc:.2f}%")
+    if (val_loss := _number(row, "val_loss")) is not None:
+        parts.append(f"val_loss {val_loss:.4f}")
+    if (val_acc := _number(row, "val_accuracy")) is not None:
+        parts.append(f"val_acc {100 * val_acc:.2f}%")
+    for key in sorted(k for k in row if k.startswith("val_") and k not in ("val_loss", "val_accuracy", "val_count")):
+        if (v := _number(row, key)) is not None:
+            parts.append(f"{key} {v:.4f}")
     parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s", f"{row['images_per_second']:.0f} img/s"]
     return "  ".join(parts)
 

@@ -13,9 +13,11 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.moving_mnist`: generated Moving-MNIST clips: ``moving-mnist``;
 - :mod:`.video`: clips as frame folders or arrays: ``video-folder``, ``video-npz``;
 - :mod:`.scenes`: generated scenes with class masks and COCO boxes: ``scenes``;
+- :mod:`.coco`: COCO-format detection annotations beside an image folder: ``coco-folder``;
 - :mod:`.segmentation`: images + masks: ``segmentation-folder``, ``segmentation-npz`` (and the scenes' masks).
 """
 
+from . import coco as coco  # registers `coco-folder` and the scenes' `boxes` targets
 from . import digits as digits  # registers `digits` (a module with no public names)
 from . import image_targets as image_targets  # registers `image-csv`
 from . import moving_mnist as moving_mnist  # registers `moving-mnist`

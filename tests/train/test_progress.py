@@ -1,0 +1,19 @@
+"""The per-epoch line shows the metrics a task reports, and only those."""
+
+from __future__ import annotations
+
+import math
+
+from cnnkit.train.progress import format_epoch_line
+
+BASE = {"epoch": 2, "train_loss": 0.5, "lr": 0.01, "seconds": 3.0, "images_per_second": 100.0}
+
+
+def test_classification_line_unchanged() -> None:
+    row = {**BASE, "train_accuracy": 0.9, "val_loss": 0.4, "val_accuracy": 0.95, "val_count": 10}
+    assert format_epoch_line(row, 5) == "epoch 2/5  loss 0.5000  acc 90.00%  val_loss 0.4000  val_acc 95.00%  lr 0.01  3.0s  100 img/s"
+
+
+def test_other_tasks_show_their_validation_metrics_and_skip_nan() -> None:
+    row = {**BASE, "train_map": math.nan, "val_loss": math.nan, "val_map": 0.25, "val_map50": 0.5}
+    assert format_epoch_line(row, 5) == "epoch 2/5  loss 0.5000  val_map 0.2500  val_map50 0.5000  lr 0.01  3.0s  100 img/s"
