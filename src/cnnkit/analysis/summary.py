@@ -44,9 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich import box
-from rich.console import Console
-from rich.table import Table
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -81,6 +78,7 @@ class LayerRow:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+
         d = asdict(self)
         d["output_shape"] = list(self.output_shape)
         return d
@@ -124,6 +122,9 @@ class Summary:
         an 80-column terminal; ``to_dict()`` has every exact number.
         """
 
+        from rich import box  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
+        from rich.table import Table  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
+
         caption = (
             f"total: {self.total_params:,} parameters, {self.total_flops:,} FLOPs, "
             f"{self.total_activation_bytes:,} activation bytes (act. B). {self.flop_convention}"
@@ -156,6 +157,8 @@ class Summary:
 
     def to_text(self, width: int | None = None) -> str:
         """The table as plain text, ``width`` columns wide (default: the terminal's, or ``$COLUMNS``)."""
+
+        from rich.console import Console  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
 
 
         if width is None:

@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.table import Table
 from torch import nn
 
 from .._text import safe_markup, safe_text
@@ -368,6 +366,10 @@ def evaluate_run(
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as text for a terminal: headline numbers, then per-class metrics and conformal sets."""
+
+
+    from rich.console import Console  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
+    from rich.table import Table  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
     if report.get("report") == "task":
         from .tasks import format_task_report
 

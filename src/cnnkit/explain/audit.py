@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.table import Table
 from torch import nn
 
 from .._text import safe_markup
@@ -281,6 +279,10 @@ def audit(
 
 def format_audit(result: dict[str, Any]) -> str:
     """The audit as text tables."""
+
+
+    from rich.console import Console  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
+    from rich.table import Table  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
 
 
     # Layer names and types come from a run's model, which may be someone else's: sanitised, and escaped

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from ..errors import CnnkitError
 from ..runs import atomic_write_text, make_run_dir
@@ -108,6 +106,10 @@ _TASK_COLUMNS = (("test_f1_macro", "test macro F1"), ("test_map", "test mAP"), (
 
 def format_cv(result: dict[str, Any]) -> str:
     """Per-fold and mean ± std metrics of :func:`cross_validate` as a table (text)."""
+
+
+    from rich.console import Console  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
+    from rich.table import Table  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
 
     kind = "stratified " if result.get("stratified") else ""
     mean, std = result.get("mean", {}), result.get("std", {})
