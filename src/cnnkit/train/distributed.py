@@ -78,7 +78,7 @@ def init_distributed(device_type: str) -> DistInfo:
     return DistInfo(rank, world, local, initialized_here=True)
 
 
-def shutdown_distributed(info: DistInfo, *, together: bool = True) -> None:
+def shutdown_distributed(info: DistInfo, *, together: bool = False) -> None:
     """Destroy the process group this process created.
 
     Args:

@@ -323,14 +323,14 @@ def fit(
         )
         run_on_main(lambda: _write_results(trainer, summary, build, bundle), dist, comm)
     except TrainingInterrupted:  # every rank stopped at the same agreed step
-        shutdown_distributed(dist)
+        shutdown_distributed(dist, together=True)
         raise
     except BaseException:
         shutdown_distributed(dist, together=False)
         raise
     finally:
         runtime.close()
-    shutdown_distributed(dist)
+    shutdown_distributed(dist, together=True)
     return summary
 
 
