@@ -97,7 +97,7 @@ def test_ignore_border_against_naive_loop():
 
 
 def test_coco_dict_loads_in_pycocotools(scenes):
-    from pycocotools.coco import COCO
+    COCO = pytest.importorskip("pycocotools.coco").COCO  # the `dense` extra
 
     coco = COCO()
     coco.dataset = scenes.coco()
