@@ -43,6 +43,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "OUTPUT_FORMATS",
     "expand_inputs",
+    "iter_inputs",
     "read_input",
     "read_bytes",
     "array_items",
@@ -224,6 +225,27 @@ def _model_input(name: str, raw: torch.Tensor, preprocessing: dict[str, Any]) ->
     if want and tuple(x.shape[1:]) != want:
         raise DataError(f"input {name} became shape {tuple(x.shape[1:])}, but the model expects {want}")
     return x
+
+
+def iter_inputs(
+    inputs: list[str | Path], preprocessing: dict[str, Any]
+) -> Iterator[tuple[str, torch.Tensor | None, torch.Tensor | None, str | None]]:
+    """``(name, raw, model input, None)`` for every readable image or array under ``inputs`` (folders walked),
+    ``(name, raw or None, None, error)`` for each one that cannot be read or brought to the model's input."""
+    for path, error in _walk(inputs):
+        if error is not None:
+            yield str(path), None, None, error
+            continue
+        try:
+            items = read_input(path)
+        except CnnkitError as exc:
+            yield str(path), None, None, str(exc)
+            continue
+        for name, raw in items:
+            try:
+                yield name, raw, _model_input(name, raw, preprocessing), None
+            except CnnkitError as exc:
+                yield name, raw, None, str(exc)
 
 
 def model_input(raw: torch.Tensor, preprocessing: dict[str, Any], name: str = "input") -> torch.Tensor:
@@ -424,22 +446,11 @@ def predict(
                 add(name, x)  # type: ignore[arg-type]
         inputs = []
     # Streamed in batches: a large folder never sits in memory as one tensor.
-    for path, error in _walk(inputs):
+    for name, _, x, error in iter_inputs(inputs, loaded.preprocessing):
         if error is not None:
-            skip(str(path), error)
-            continue
-        try:
-            items = read_input(path)
-        except CnnkitError as exc:
-            skip(str(path), str(exc))
-            continue
-        for name, raw in items:
-            try:
-                x = _model_input(name, raw, loaded.preprocessing)
-            except CnnkitError as exc:
-                skip(name, str(exc))
-                continue
-            add(name, x)
+            skip(name, error)
+        else:
+            add(name, x)  # type: ignore[arg-type]
     flush()
     failed = [r for r in results if "error" in r]
     if len(failed) == len(results):

@@ -155,7 +155,7 @@ def predict_masks(
     """
     from ..data.sources.scenes import voc_palette
     from ..plots.segmentation import overlay
-    from .predict import _model_input, _walk, read_input
+    from .predict import iter_inputs
 
     model = loaded.model.eval()
     device = next(iter(model.parameters())).device
@@ -171,46 +171,36 @@ def predict_masks(
         if on_skip is not None:
             on_skip(name, error)
 
-    for path, error in _walk(inputs):
+    for name, raw, x, error in iter_inputs(inputs, loaded.preprocessing):
         if error is not None:
-            skip(str(path), error)
+            skip(name, error)
             continue
+        assert raw is not None and x is not None
+        logits = model(x.to(device))
+        logits = logits[0] if isinstance(logits, (tuple, list)) else logits
+        h, w = raw.shape[-2:]
+        if tuple(logits.shape[-2:]) != (h, w):
+            logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
+        mask = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+        stem = Path(name).stem or "input"
+        base, i = stem, 1
+        while stem in used:  # two inputs with one stem (a.png, a.jpg; .npy items) keep both
+            i += 1
+            stem = f"{base}-{i}"
+        used.add(stem)
+        mask_path, overlay_path = out / f"{stem}_mask.png", out / f"{stem}_overlay.png"
         try:
-            items = read_input(path)
-        except CnnkitError as exc:
-            skip(str(path), str(exc))
-            continue
-        for name, raw in items:
-            try:
-                x = _model_input(name, raw, loaded.preprocessing).to(device)
-            except CnnkitError as exc:
-                skip(name, str(exc))
-                continue
-            logits = model(x)
-            logits = logits[0] if isinstance(logits, (tuple, list)) else logits
-            h, w = raw.shape[-2:]
-            if tuple(logits.shape[-2:]) != (h, w):
-                logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
-            mask = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
-            stem = Path(name).stem or "input"
-            base, i = stem, 1
-            while stem in used:  # two inputs with one stem (a.png, a.jpg; .npy items) keep both
-                i += 1
-                stem = f"{base}-{i}"
-            used.add(stem)
-            mask_path, overlay_path = out / f"{stem}_mask.png", out / f"{stem}_overlay.png"
-            try:
-                im = Image.fromarray(mask, mode="L").convert("P")
-                im.putpalette(palette)
-                im.save(mask_path)
-                Image.fromarray(overlay(_display_image(raw), mask)).save(overlay_path)
-            except OSError as exc:
-                raise CnnkitError(f"cannot write {mask_path}: {exc.strerror or exc}") from None
-            counts = np.bincount(mask.ravel(), minlength=len(names)) / mask.size
-            classes = {str(names[c]) if c < len(names) else str(c): float(f) for c, f in enumerate(counts) if f > 0}
-            top = sorted(classes.items(), key=lambda kv: -kv[1])[:4]
-            text = f"mask {mask_path} (" + ", ".join(f"{safe_text(n, 40)} {f:.1%}" for n, f in top) + ")"
-            results.append({"input": name, "mask": str(mask_path), "overlay": str(overlay_path), "classes": classes, "text": text})
+            im = Image.fromarray(mask, mode="L").convert("P")
+            im.putpalette(palette)
+            im.save(mask_path)
+            Image.fromarray(overlay(_display_image(raw), mask)).save(overlay_path)
+        except OSError as exc:
+            raise CnnkitError(f"cannot write {mask_path}: {exc.strerror or exc}") from None
+        counts = np.bincount(mask.ravel(), minlength=len(names)) / mask.size
+        classes = {str(names[c]) if c < len(names) else str(c): float(f) for c, f in enumerate(counts) if f > 0}
+        top = sorted(classes.items(), key=lambda kv: -kv[1])[:4]
+        text = f"mask {mask_path} (" + ", ".join(f"{safe_text(n, 40)} {f:.1%}" for n, f in top) + ")"
+        results.append({"input": name, "mask": str(mask_path), "overlay": str(overlay_path), "classes": classes, "text": text})
     failed = [r for r in results if "error" in r]
     if len(failed) == len(results):
         if len(failed) == 1:

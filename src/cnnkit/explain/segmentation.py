@@ -47,7 +47,7 @@ def explain_segmentation(
     """``OUT/<stem>_saliency.png`` per input: the image, its predicted mask, and one saliency map per
     predicted foreground class (or ``target`` alone), at most six."""
     from ..evaluate.predict import load_inputs
-    from ..plots._figure import new_figure, save_figure
+    from ..plots import new_figure, save_figure
     from ..plots.images import to_display
     from ..plots.segmentation import colourize
 

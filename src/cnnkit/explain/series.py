@@ -21,7 +21,7 @@ from .._text import safe_text
 from ..errors import CnnkitError, did_you_mean
 from ..evaluate.series_predict import load_series_inputs
 from ..layers.masked_pool import padding_mask
-from ..plots._figure import new_figure, save_figure
+from ..plots import new_figure, save_figure
 
 __all__ = ["SERIES_METHODS", "attribute_series", "plot_series_attribution"]
 

@@ -10,7 +10,9 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-__all__ = ["FeatureHeadModel", "count_params", "set_input_shape"]
+from ..errors import ConfigError
+
+__all__ = ["FeatureHeadModel", "clip_size", "count_params", "frame_cnn", "set_input_shape"]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -48,3 +50,27 @@ class FeatureHeadModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def clip_size(input_size: tuple[int, ...] | None, default: tuple[int, int, int]) -> tuple[int, int, int]:
+    """A video model's ``(T, H, W)``: ``input_size`` checked, or ``default``."""
+    size = tuple(int(v) for v in input_size) if input_size is not None else default
+    if len(size) != 3 or min(size) < 1:
+        raise ConfigError(f"Expected input_size as (T, H, W) of positive ints. Received: input_size={input_size}")
+    return size  # type: ignore[return-value]
+
+
+def frame_cnn(in_channels: int, widths: tuple[int, ...], *, p: float | None = None) -> tuple[nn.Sequential, int]:
+    """The small per-frame 2-D CNN of the video baselines: per width a 3x3 conv - BN - ReLU, 2x2 max-pooling
+    between stages, then global average pooling (and dropout ``p``). Returns the net and its feature width."""
+    if not widths or any(int(w) < 1 for w in widths):
+        raise ConfigError(f"Expected widths to be positive ints. Received: widths={widths}")
+    layers: list[nn.Module] = []
+    c = in_channels
+    for i, w in enumerate(widths):
+        layers += [nn.Conv2d(c, int(w), 3, padding=1, bias=False), nn.BatchNorm2d(int(w)), nn.ReLU(inplace=True)]
+        if i < len(widths) - 1:
+            layers.append(nn.MaxPool2d(2))
+        c = int(w)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()] + ([nn.Dropout(p)] if p is not None else [])
+    return nn.Sequential(*layers), c

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._common import FeatureHeadModel
+from ._common import FeatureHeadModel, clip_size
 from ._registry import register_model
 
 __all__ = ["C3D", "c3d"]
@@ -69,9 +69,7 @@ class C3D(FeatureHeadModel):
         if not 0 <= p < 1:
             raise ConfigError(f"Expected 0 <= p < 1. Received: p={p}")
         widths, fc, default_size = _VARIANTS[variant]
-        size = tuple(input_size) if input_size is not None else default_size
-        if len(size) != 3 or min(size) < 1:
-            raise ConfigError(f"Expected input_size as (T, H, W) of positive ints. Received: input_size={input_size}")
+        size = clip_size(input_size, default_size)
         layers: list[nn.Module] = []
         c = in_channels
         for stage, w in enumerate(widths):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ._common import clip_size, frame_cnn
 from ._registry import register_model
 
 __all__ = ["CNNLSTM", "cnn_lstm"]
@@ -63,24 +64,12 @@ class CNNLSTM(nn.Module):
         super().__init__()
         if readout not in _READOUTS:
             raise ConfigError(f"Expected readout in {_READOUTS}. Received: readout={readout!r}")
-        if not widths or any(int(w) < 1 for w in widths):
-            raise ConfigError(f"Expected widths to be positive ints. Received: widths={widths}")
         if hidden_size < 1 or num_layers < 1:
             raise ConfigError(f"Expected hidden_size >= 1 and num_layers >= 1. Received: {hidden_size}, {num_layers}")
         if not 0 <= p < 1:
             raise ConfigError(f"Expected 0 <= p < 1. Received: p={p}")
-        size = tuple(int(v) for v in input_size) if input_size is not None else (8, 32, 32)
-        if len(size) != 3 or min(size) < 1:
-            raise ConfigError(f"Expected input_size as (T, H, W) of positive ints. Received: input_size={input_size}")
-        layers: list[nn.Module] = []
-        c = in_channels
-        for i, w in enumerate(widths):
-            layers += [nn.Conv2d(c, int(w), 3, padding=1, bias=False), nn.BatchNorm2d(int(w)), nn.ReLU(inplace=True)]
-            if i < len(widths) - 1:
-                layers.append(nn.MaxPool2d(2))
-            c = int(w)
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(p)]
-        self.frame_cnn = nn.Sequential(*layers)
+        size = clip_size(input_size, (8, 32, 32))
+        self.frame_cnn, c = frame_cnn(in_channels, widths, p=p)
         self.lstm = nn.LSTM(c, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, num_classes)
         self.readout = readout

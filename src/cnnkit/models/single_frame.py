@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ._common import clip_size, frame_cnn
 from ._registry import register_model
 
 __all__ = ["SingleFrame", "single_frame"]
@@ -50,20 +50,8 @@ class SingleFrame(nn.Module):
         input_size: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
-        if not widths or any(int(w) < 1 for w in widths):
-            raise ConfigError(f"Expected widths to be positive ints. Received: widths={widths}")
-        size = tuple(int(v) for v in input_size) if input_size is not None else (8, 32, 32)
-        if len(size) != 3 or min(size) < 1:
-            raise ConfigError(f"Expected input_size as (T, H, W) of positive ints. Received: input_size={input_size}")
-        layers: list[nn.Module] = []
-        c = in_channels
-        for i, w in enumerate(widths):
-            layers += [nn.Conv2d(c, int(w), 3, padding=1, bias=False), nn.BatchNorm2d(int(w)), nn.ReLU(inplace=True)]
-            if i < len(widths) - 1:
-                layers.append(nn.MaxPool2d(2))
-            c = int(w)
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        self.features = nn.Sequential(*layers)
+        size = clip_size(input_size, (8, 32, 32))
+        self.features, c = frame_cnn(in_channels, widths)
         self.head = nn.Linear(c, num_classes)
         self.input_shape = (in_channels, *size)
         self.num_classes = num_classes
