@@ -94,3 +94,32 @@ def test_three_channel_batches_and_dtype():
                             mean=[0.1, 0.2, 0.3], std=[1.0, 1.0, 1.0])
     x, y = next(iter(loader))
     assert x.dtype == torch.float32 and x.shape == (4, 3, 8, 8) and y.dtype == torch.int64
+
+
+def test_alternating_flips_mirror_each_image_every_other_epoch():
+    # Jordan 2024, Sec. 3.6: a seeded random half in epoch 0, then exactly the complement each next epoch.
+    n = 40
+    images = torch.zeros(n, 1, 4, 4, dtype=torch.uint8)
+    images[:, 0, :, 0] = 255  # a bright left column: a mirrored image has it on the right
+    labels = torch.arange(n)  # the label names the image
+    loader = _train(images, labels, augment=BatchAugment(AugmentConfig(hflip=True, hflip_alternate=True)), batch_size=16)
+    mirrored = []
+    for epoch in range(4):
+        seen = torch.zeros(n, dtype=torch.bool)
+        for x, y in loader.epoch_batches(epoch):
+            seen[y] = x[:, 0, 0, -1] > x[:, 0, 0, 0]
+        mirrored.append(seen)
+    assert torch.equal(mirrored[1], ~mirrored[0]) and torch.equal(mirrored[2], mirrored[0])
+    assert torch.equal(mirrored[3], ~mirrored[0])
+    assert 10 <= int(mirrored[0].sum()) <= 30  # about half (binomial(40, 1/2): this holds with p > 0.998)
+    # resuming mid-epoch sees the same flips
+    tail = [y for x, y in loader.epoch_batches(1, start_step=1)]
+    again = [y for x, y in _train(images, labels, augment=loader.augment, batch_size=16).epoch_batches(1, start_step=1)]
+    assert all(torch.equal(a, b) for a, b in zip(tail, again, strict=True))
+
+
+def test_alternating_flips_need_hflip():
+    from cnnkit.errors import ConfigError
+
+    with pytest.raises((ConfigError, ValueError), match="needs data.augment.hflip"):
+        AugmentConfig(hflip_alternate=True)

@@ -37,3 +37,30 @@ def test_every_steps():
 def test_validation(kw, msg):
     with pytest.raises(ValueError, match=msg):
         ModelEMA(nn.Linear(1, 1), **kw)
+
+
+def test_cubic_ramp_and_lookahead_match_airbench_by_hand():
+    # airbench94's LookaheadState: every k steps ema <- lerp(ema, w, 1 - d), d = decay * (s / S)^3, then w <- ema
+    net = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    ema = ModelEMA(net, decay=0.8, every_steps=2, ramp="cubic", total_steps=8, lookahead=True)
+    avg = 0.0
+    w = 0.0
+    for s in range(1, 9):
+        w += 1.0  # the optimizer's step
+        with torch.no_grad():
+            net.weight.fill_(w)
+        ema.update(net)
+        if s % 2 == 0:
+            d = 0.8 * (s / 8) ** 3
+            avg = d * avg + (1 - d) * w
+            w = avg  # lookahead: the training weights jump to the average
+        assert net.weight.item() == pytest.approx(w)
+        assert ema.module.weight.item() == pytest.approx(avg if s >= 2 else 0.0)
+    assert ema.updates == 4
+
+
+def test_cubic_ramp_needs_total_steps():
+    with pytest.raises(ValueError, match="total_steps"):
+        ModelEMA(nn.Linear(1, 1), ramp="cubic")

@@ -236,12 +236,26 @@ class AugmentConfig(_Strict):
     crop_padding: StrictInt = Field(0, ge=0, description="random crop after zero-padding by this many pixels")
     translate: StrictInt = Field(0, ge=0, description="random translation by up to this many pixels")
     hflip: bool = False
+    hflip_alternate: bool = Field(
+        False,
+        description="derandomized flips (Jordan 2024, Sec. 3.6): epoch 0 mirrors a seeded random half of the "
+        "images, each later epoch mirrors exactly those the previous epoch did not; needs hflip",
+    )
     vflip: bool = False
     rotate: FiniteFloat = Field(0.0, ge=0, le=180, description="max rotation in degrees (one affine warp)")
     scale: tuple[FiniteFloat, FiniteFloat] | None = Field(None, description="random scale range, e.g. [0.9, 1.1]")
     elastic: ElasticConfig | None = None
     erasing: FiniteFloat = Field(0.0, ge=0, le=1, description="probability of random erasing (Zhong et al. 2020)")
     cutout: StrictInt = Field(0, ge=0, description="side of a square cutout (DeVries & Taylor 2017); 0 = off")
+
+    @model_validator(mode="after")
+    def _alternate_needs_hflip(self) -> "AugmentConfig":
+        if self.hflip_alternate and not self.hflip:
+            raise PydanticCustomError(
+                "whole_line", "{message}",
+                {"message": "config key data.augment.hflip_alternate: needs data.augment.hflip: true"},
+            )
+        return self
 
 
 class DataConfig(_Strict):
@@ -305,6 +319,10 @@ class EMAConfig(_Strict):
     decay: FiniteFloat = Field(0.999, gt=0, lt=1)
     every_steps: StrictInt = Field(1, ge=1)
     evaluate_with_ema: bool = True
+    ramp: Literal["num_updates", "cubic"] = Field(
+        "num_updates", description="decay warm-up: TensorFlow's (1+n)/(10+n), or airbench's decay * progress^3"
+    )
+    lookahead: bool = Field(False, description="reset the training weights to the average after each update (airbench)")
 
 
 class PenaltyConfig(_Strict):
@@ -355,6 +373,8 @@ class OptimConfig(_Strict):
     alpha: FiniteFloat = Field(0.99, gt=0, lt=1, description="RMSprop smoothing constant")
     rho: FiniteFloat = Field(0.9, gt=0, lt=1, description="Adadelta decay")
     bias_lr_scale: FiniteFloat = Field(1.0, gt=0, description="lr multiplier for norm-layer biases (airbench uses 64)")
+    muon_lr: FiniteFloat = Field(0.24, gt=0, description="muon: lr of the conv filters (airbench94_muon: 0.24)")
+    muon_momentum: FiniteFloat = Field(0.6, ge=0, lt=1, description="muon: momentum of the conv filters")
 
 
 class ScheduleConfig(_Strict):

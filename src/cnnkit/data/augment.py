@@ -266,7 +266,11 @@ class BatchAugment:
             or c.erasing or c.cutout
         )
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, generator: torch.Generator, *, flip: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Augment the batch ``x`` with the randomness of ``generator``; ``flip`` (bool ``(B,)``), when given,
+        decides which images are mirrored instead of a coin (the loader's alternating flips)."""
         c = self.cfg
         b = x.shape[0]
         # Random parameters are drawn in one fixed order whichever path runs below.
@@ -276,6 +280,8 @@ class BatchAugment:
                 shifts += torch.randint(-m, m + 1, (b, 2), generator=generator)
         one = torch.ones(b)
         fx = torch.where(torch.rand(b, generator=generator) < 0.5, -one, one) if c.hflip else one
+        if c.hflip and flip is not None:  # the coin is still drawn: the other draws stay where they were
+            fx = torch.where(flip.cpu(), -one, one)
         fy = torch.where(torch.rand(b, generator=generator) < 0.5, -one, one) if c.vflip else one
         if c.rotate or c.scale is not None:
             degrees = _uniform(b, -c.rotate, c.rotate, generator)

@@ -18,7 +18,10 @@ import torch
 from .augment import BatchAugment
 from .preprocess import normalize, to_unit
 
-__all__ = ["InMemoryLoader", "StreamingLoader", "TensorLoader", "BatchTransform", "epoch_permutation", "batch_generator"]
+__all__ = [
+    "InMemoryLoader", "StreamingLoader", "TensorLoader", "BatchTransform", "alternating_flips", "epoch_permutation",
+    "batch_generator",
+]
 
 
 def _mix(*values: int) -> int:
@@ -43,6 +46,14 @@ def epoch_permutation(
             perm = torch.cat([perm, perm[: total - n]])
         perm = perm[rank::world_size]
     return perm
+
+
+def alternating_flips(n: int, *, seed: int, epoch: int) -> torch.Tensor:
+    """Which of ``n`` images an epoch mirrors under derandomized flipping (Jordan 2024, Sec. 3.6): a
+    seeded random half in epoch 0 (fixed for the run), its complement in every odd epoch, so each image is
+    seen mirrored in exactly every other epoch. A pure function of ``(seed, epoch)``, as resume needs."""
+    base = torch.rand(n, generator=torch.Generator().manual_seed(_mix(seed, 0xF11B))) < 0.5
+    return base ^ bool(epoch % 2)
 
 
 def batch_generator(seed: int, epoch: int, rank: int, step: int) -> torch.Generator:
@@ -82,6 +93,7 @@ class _Base:
         self.drop_last = drop_last
         self.epoch = 0
         self._n = num_items
+        self._flips: tuple[int, torch.Tensor] | None = None
         self.num_samples = math.ceil(num_items / world_size) if world_size > 1 else num_items
 
     def __len__(self) -> int:
@@ -101,11 +113,16 @@ class _Base:
             self._n, seed=self.seed, epoch=epoch, shuffle=self.shuffle, rank=self.rank, world_size=self.world_size
         )
 
-    def _finish(self, x_u8: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
+    def _finish(self, x_u8: torch.Tensor, epoch: int, step: int, idx: torch.Tensor) -> torch.Tensor:
         # uint8 -> [0, 1] -> augment -> normalize: augmenting before normalization makes zero fill black.
         x = to_unit(x_u8)
         if self.augment is not None:
-            x = self.augment(x, batch_generator(self.seed, epoch, self.rank, step))
+            flip = None
+            if self.augment.cfg.hflip_alternate:
+                if self._flips is None or self._flips[0] != epoch:
+                    self._flips = (epoch, alternating_flips(self._n, seed=self.seed, epoch=epoch))
+                flip = self._flips[1][idx.cpu()]
+            x = self.augment(x, batch_generator(self.seed, epoch, self.rank, step), flip=flip)
         return normalize(x, self.mean, self.std)
 
     def epoch_batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -178,7 +195,7 @@ class InMemoryLoader(_Base):
             idx = perm[step * bs : (step + 1) * bs]
             x = self.images.index_select(0, idx).to(self.device, non_blocking=True)
             y = self.labels.index_select(0, idx).to(self.device, non_blocking=True)
-            yield self._finish(x, epoch, step), y
+            yield self._finish(x, epoch, step, idx), y
 
 
 class _OrderSampler(torch.utils.data.Sampler[int]):
@@ -239,7 +256,8 @@ class StreamingLoader(_Base):
         )
         for step, (x, y) in enumerate(dl, start=start_step):
             x = x.to(self.device, non_blocking=True)
-            yield self._finish(x, epoch, step), y.to(self.device, non_blocking=True)
+            idx = order[(step - start_step) * self.batch_size : (step - start_step + 1) * self.batch_size]
+            yield self._finish(x, epoch, step, idx), y.to(self.device, non_blocking=True)
 
 
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]

@@ -6,6 +6,14 @@ parameters and buffers (BatchNorm running statistics included); integer buffers 
 Deviations:
     The decay is warmed up as ``d = min(decay, (1 + n) / (10 + n))`` after ``n`` updates (TensorFlow's
     ``num_updates`` rule): without it the average of a short run is dominated by the random initial weights.
+
+Two options come from airbench (Jordan 2024, ``LookaheadState`` in airbench94.py), which trains this way:
+
+- ``ramp="cubic"``: ``d = decay * (s / S)^3`` at optimizer step ``s`` of ``S``: no averaging early, when the
+  weights move fast, and most of it at the end (airbench: ``decay = 0.95^5`` every 5 steps).
+- ``lookahead=True``: after each update the training weights are reset to the average, as in Lookahead
+  (Zhang et al. 2019, Alg. 1, with the slow weights an EMA of the fast ones rather than a fixed-step
+  interpolation); the run then ends on the averaged weights.
 """
 
 from __future__ import annotations
@@ -32,11 +40,27 @@ class ModelEMA:
         >>> ema.update(net)
     """
 
-    def __init__(self, model: nn.Module, *, decay: float = 0.999, every_steps: int = 1) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        decay: float = 0.999,
+        every_steps: int = 1,
+        ramp: str = "num_updates",
+        total_steps: int | None = None,
+        lookahead: bool = False,
+    ) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"Expected 0 < decay < 1. Received: decay={decay}")
         if every_steps < 1:
             raise ValueError(f"Expected every_steps >= 1. Received: every_steps={every_steps}")
+        if ramp not in ("num_updates", "cubic"):
+            raise ValueError(f"Expected ramp in ('num_updates', 'cubic'). Received: ramp={ramp!r}")
+        if ramp == "cubic" and (total_steps is None or total_steps < 1):
+            raise ValueError(f"Expected total_steps >= 1 with ramp='cubic'. Received: total_steps={total_steps}")
+        self.ramp = ramp
+        self.total_steps = total_steps
+        self.lookahead = lookahead
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
@@ -69,12 +93,18 @@ class ModelEMA:
             self._bind(model)
         assert self._pairs is not None
         self.updates += 1
-        d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+        if self.ramp == "cubic":
+            assert self.total_steps is not None
+            d = self.decay * min(1.0, self._steps / self.total_steps) ** 3
+        else:
+            d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         ema_f, src_f, ema_i, src_i = self._pairs
         if ema_f:
             torch._foreach_lerp_(ema_f, src_f, 1.0 - d)
         for e, s in zip(ema_i, src_i):
             e.copy_(s)
+        if self.lookahead and src_f:
+            torch._foreach_copy_(src_f, ema_f)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.module.state_dict().items()}

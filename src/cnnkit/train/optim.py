@@ -18,6 +18,7 @@ from torch import nn
 from ..config.schema import OptimConfig
 from ..errors import ConfigError
 from ..registry import Registry
+from .muon import Muon
 
 __all__ = ["OPTIMIZERS", "param_groups", "build_optimizer", "is_norm_module"]
 
@@ -110,6 +111,24 @@ def _rmsprop(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Opti
 @OPTIMIZERS.register("adadelta")
 def _adadelta(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.Adadelta(groups, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
+
+
+@OPTIMIZERS.register("muon")
+def _muon(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
+    # Conv filters (ndim >= 3) take Muon's orthogonalized step at optim.muon_lr; everything else, the linear
+    # head included, takes SGD with optim.lr / momentum / weight decay (airbench94_muon's split).
+    out: list[dict[str, Any]] = []
+    for group in groups:
+        filters = [p for p in group["params"] if p.ndim >= 3]
+        rest = [p for p in group["params"] if p.ndim < 3]
+        if filters:
+            out.append({
+                "params": filters, "name": "filters", "muon": True, "lr": cfg.muon_lr, "base_lr": cfg.muon_lr,
+                "momentum": cfg.muon_momentum, "weight_decay": 0.0,
+            })
+        if rest:
+            out.append({**group, "params": rest, "muon": False})
+    return Muon(out, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:

@@ -405,7 +405,10 @@ class Trainer:
             self._init_from_data()
         ema_cfg = self.cfg.train.ema
         if ema_cfg is not None:  # once, from the final initial weights (after a data-dependent init)
-            self.ema = ModelEMA(self.raw_model, decay=ema_cfg.decay, every_steps=ema_cfg.every_steps)
+            self.ema = ModelEMA(
+                self.raw_model, decay=ema_cfg.decay, every_steps=ema_cfg.every_steps, ramp=ema_cfg.ramp,
+                total_steps=self.total_steps, lookahead=ema_cfg.lookahead,
+            )
         model: nn.Module = self.raw_model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
