@@ -289,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for the engine arm, e.g. --set train.threads=2 (repeatable)")
     p.add_argument("--json", default=None, help="also write all raw results to this JSON file")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="draw test accuracy against end-to-end seconds for every arm and seed into this PNG")
+    p.add_argument("--engine-epochs", default="", metavar="E1,E2,...",
+                   help="also run the engine recipe with these epoch budgets (its schedule scaled to each), "
+                        "so the plot shows what the recipe reaches at shorter and longer wall times")
     p.add_argument("--child", choices=["baseline", "standalone"], help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -301,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    sweep = [int(e) for e in args.engine_epochs.split(",") if e.strip()]
+    if sweep and "engine" not in arms:
+        raise SystemExit("--engine-epochs needs the engine arm")
+    arms += [f"engine@{e}ep" for e in sweep]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     results: dict[str, list[dict[str, Any]]] = {a: [] for a in arms}
     me = [sys.executable, str(Path(__file__).resolve())]
@@ -313,12 +322,14 @@ def main(argv: list[str] | None = None) -> int:
                 elif arm == "standalone":
                     cmd = me + ["--child", "standalone", "--seed", str(seed), "--root", args.root, "--config", args.config]
                     r = _timed(cmd, env=env)
-                elif arm == "engine":
-                    out = str(Path(tmp) / f"engine-{seed}")
+                elif arm == "engine" or arm.startswith("engine@"):
+                    out = str(Path(tmp) / f"{arm}-{seed}")
                     cmd = [sys.executable, "-m", "cnnkit", "train", args.config, "--set", f"seed={seed}",
                            "--set", f"data.root={args.root}", "--out", out, "--overwrite"]
                     for item in args.overrides:
                         cmd += ["--set", item]
+                    if arm.startswith("engine@"):
+                        cmd += ["--set", f"train.epochs={arm[len('engine@'):-2]}"]
                     r = _timed(cmd, env=env)
                     summary = Path(out) / "summary.json"
                     if summary.is_file():
@@ -386,7 +397,51 @@ def main(argv: list[str] | None = None) -> int:
                   f"baseline {100 * statistics.mean(bv) if bv else float('nan'):.2f}% ({gap})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.plot:
+        _plot(results, args.plot, targets=args.targets)
+        print(f"plot: {args.plot}")
     return 0
+
+
+def _plot(results: dict[str, list[dict[str, Any]]], path: str, *, targets: list[float]) -> None:
+    """Accuracy against end-to-end seconds: the baseline's per-epoch evaluations as one line per seed, each
+    engine run as a point (an epoch sweep joins its budgets' mean points into a line)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for i, r in enumerate(results.get("baseline", [])):
+        if r["points"]:
+            t, a = zip(*r["points"])
+            ax.plot(t, [100 * v for v in a], "-o", ms=3, color="tab:gray", alpha=0.8,
+                    label="tutorial baseline (per epoch)" if i == 0 else None)
+    engine_arms = [a for a in results if a == "engine" or a.startswith("engine@") or a == "standalone"]
+    sweep_means = []
+    for arm in engine_arms:
+        pts = [r["points"][-1] for r in results[arm] if r["points"]]
+        if not pts:
+            continue
+        color = "tab:blue" if arm.startswith("engine") else "tab:orange"
+        ax.scatter([t for t, _ in pts], [100 * a for _, a in pts], s=18, color=color, alpha=0.7,
+                   label="cnnkit fast recipe (each run)" if arm == "engine" else (arm if arm == "standalone" else None))
+        if arm.startswith("engine"):
+            sweep_means.append((statistics.mean(t for t, _ in pts), 100 * statistics.mean(a for _, a in pts)))
+    if len(sweep_means) > 1:
+        sweep_means.sort()
+        ax.plot(*zip(*sweep_means), "-", color="tab:blue", label="cnnkit recipe, mean per epoch budget")
+    for t in targets:
+        ax.axhline(100 * t, ls=":", color="k", lw=0.8)
+    ax.axvline(60, ls="--", color="tab:red", lw=0.8, label="60 s")
+    ax.set_xlabel("end-to-end seconds (process start to accuracy printed)")
+    ax.set_ylabel("Fashion-MNIST test accuracy (%)")
+    ax.set_ylim(85, 95)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

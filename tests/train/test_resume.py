@@ -188,3 +188,33 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one_resumable(tmp_path
     resumed = run(cut, resume=True, seed_model=123)
     assert_same_state(ref, resumed)
     assert strip_timing(read_rows(tmp_path / "ref")) == strip_timing(read_rows(cut))
+
+
+def test_fast_recipe_state_resumes_bit_identical(tmp_path):
+    # The fast recipe's extra state: Muon's momentum buffers, the Lookahead EMA (cubic ramp) and the
+    # alternating flips (a pure function of seed and epoch): stopping mid-epoch and resuming changes nothing.
+    from cnnkit.config.schema import AugmentConfig
+    from cnnkit.data.augment import BatchAugment
+
+    cfg = base_cfg(ema={"decay": 0.8, "every_steps": 2, "ramp": "cubic", "lookahead": True})
+    cfg["optim"] = {"name": "muon", "lr": 0.05, "muon_lr": 0.05, "momentum": 0.85, "nesterov": True}
+
+    def go(run_dir: Path, stop_at: int | None = None, resume: bool = False) -> Trainer:
+        torch.manual_seed(0 if not resume else 99)
+        ld = loaders()
+        ld["train_loader"].augment = BatchAugment(AugmentConfig(hflip=True, hflip_alternate=True))
+
+        def stopper(t: Trainer) -> None:
+            if stop_at is not None and t.global_step == stop_at:
+                t.request_stop()
+
+        t = Trainer(TinyNet(), cfg=cfg, run_dir=run_dir, quiet=True, on_step_end=stopper, **ld)
+        t.fit(resume=resume)
+        return t
+
+    ref = go(tmp_path / "ref")
+    with pytest.raises(TrainingInterrupted):
+        go(tmp_path / "cut", stop_at=9)
+    resumed = go(tmp_path / "cut", resume=True)
+    assert_same_state(ref, resumed)
+    assert strip_timing(read_rows(tmp_path / "ref")) == strip_timing(read_rows(tmp_path / "cut"))
