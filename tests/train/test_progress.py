@@ -14,6 +14,11 @@ def test_classification_line_unchanged() -> None:
     assert format_epoch_line(row, 5) == "epoch 2/5  loss 0.5000  acc 90.00%  val_loss 0.4000  val_acc 95.00%  lr 0.01  3.0s  100 img/s"
 
 
+def test_training_metrics_of_other_tasks_are_shown() -> None:
+    row = {**BASE, "train_rmse": 1.25, "train_mae": 0.5, "train_count": 7}
+    assert format_epoch_line(row, 5) == "epoch 2/5  loss 0.5000  mae 0.5000  rmse 1.2500  lr 0.01  3.0s  100 img/s"
+
+
 def test_other_tasks_show_their_validation_metrics_and_skip_nan() -> None:
     row = {**BASE, "train_map": math.nan, "val_loss": math.nan, "val_map": 0.25, "val_map50": 0.5}
     assert format_epoch_line(row, 5) == "epoch 2/5  loss 0.5000  val_map 0.2500  val_map50 0.5000  lr 0.01  3.0s  100 img/s"

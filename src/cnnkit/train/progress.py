@@ -20,6 +20,10 @@ def format_epoch_line(row: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
     if (acc := _number(row, "train_accuracy")) is not None:
         parts.append(f"acc {100 * acc:.2f}%")
+    # The task's other training metrics (a run without a validation split shows its progress here).
+    for key in sorted(k for k in row if k.startswith("train_") and k not in ("train_loss", "train_accuracy", "train_count")):
+        if (v := _number(row, key)) is not None:
+            parts.append(f"{key[len('train_'):]} {v:.4f}")
     if (val_loss := _number(row, "val_loss")) is not None:
         parts.append(f"val_loss {val_loss:.4f}")
     if (val_acc := _number(row, "val_accuracy")) is not None:
