@@ -117,18 +117,20 @@ def _adadelta(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Opt
 def _muon(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
     # Conv filters (ndim >= 3) take Muon's orthogonalized step at optim.muon_lr; everything else, the linear
     # head included, takes SGD with optim.lr / momentum / weight decay (airbench94_muon's split).
-    out: list[dict[str, Any]] = []
+    # The SGD groups come first: the epoch line and metrics.jsonl report the first group's lr (optim.lr's).
+    rest_groups: list[dict[str, Any]] = []
+    filter_groups: list[dict[str, Any]] = []
     for group in groups:
         filters = [p for p in group["params"] if p.ndim >= 3]
         rest = [p for p in group["params"] if p.ndim < 3]
+        if rest:
+            rest_groups.append({**group, "params": rest, "muon": False})
         if filters:
-            out.append({
+            filter_groups.append({
                 "params": filters, "name": "filters", "muon": True, "lr": cfg.muon_lr, "base_lr": cfg.muon_lr,
                 "momentum": cfg.muon_momentum, "weight_decay": 0.0,
             })
-        if rest:
-            out.append({**group, "params": rest, "muon": False})
-    return Muon(out, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    return Muon(rest_groups + filter_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
