@@ -203,7 +203,7 @@ def test_recipes_validate_and_build(name: str) -> None:
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     # The recipe's speed depends on these; a silent change would make the benchmarks lie.
     assert cfg.train.precision == "bf16" and cfg.train.channels_last
-    assert cfg.optim.name == ("muon" if "fast" in name else "sgd") and cfg.optim.nesterov
+    assert cfg.optim.name == "muon" and cfg.optim.nesterov
     assert cfg.optim.bias_lr_scale == 64
 
 
