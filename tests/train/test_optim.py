@@ -75,4 +75,4 @@ def test_each_optimizer_matches_torch_on_a_weight(name, ref):
 
 
 def test_registry_names():
-    assert OPTIMIZERS.names() == ["adadelta", "adam", "adamw", "rmsprop", "sgd"]
+    assert OPTIMIZERS.names() == ["adadelta", "adam", "adamw", "muon", "rmsprop", "sgd"]
