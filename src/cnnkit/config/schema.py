@@ -249,7 +249,7 @@ class AugmentConfig(_Strict):
     cutout: StrictInt = Field(0, ge=0, description="side of a square cutout (DeVries & Taylor 2017); 0 = off")
 
     @model_validator(mode="after")
-    def _alternate_needs_hflip(self) -> "AugmentConfig":
+    def _alternate_needs_hflip(self) -> AugmentConfig:
         if self.hflip_alternate and not self.hflip:
             raise PydanticCustomError(
                 "whole_line", "{message}",
