@@ -90,6 +90,9 @@ def test_gan_trains_resumes_exactly_and_generates(tmp_path: Path, capsys):
     assert s["task"] == "gan" and "Inception" in s["test_fid_features"]
     assert s["test_fid_real"] < s["test_fid"] and s["test_fid_real"] < s["test_fid_untrained"]
     assert s["test_checkerboard"] > 0 and 0 <= s["test_fid_net_accuracy"] <= 1
+    # The key: fid, with the feature network it was computed on, its floor and its ceiling.
+    assert s["fid"] == s["test_fid"] and s["fid_network"] == "fid_net" and "Inception" in s["fid_features"]
+    assert (s["fid_floor"], s["fid_ceiling"]) == (s["test_fid_real"], s["test_fid_untrained"])
     assert (full / "plots" / "samples-epoch-001.png").is_file() and (full / "plots" / "samples-epoch-002.png").is_file()
     # Exact resume: one epoch, then --resume to two; the weights and the training rows match.
     assert _train(cut, "--set", "train.epochs=1") == 0

@@ -36,6 +36,8 @@ from .gan_metrics import checkerboard_energy, fid_from_features
 
 __all__ = ["GAN"]
 
+FID_NETWORK = "fid_net"
+"""The feature network's name in ``summary.json`` (the model's ``fid_net`` submodule)."""
 FID_FEATURES = (
     "fid_net: cnnkit's 3-stage CNN classifier (global-average-pooled features), trained in this run on the "
     "labelled training images; Inception-v3 ImageNet weights cannot be downloaded here, so values are not "
@@ -258,6 +260,14 @@ class GAN(Task):
                 save_image_grid(images, path)
             except OSError as exc:
                 raise write_error(path, exc) from None
+
+    def summary_fields(self, test: Mapping[str, Any]) -> dict[str, Any]:
+        """``fid`` (generated vs test images) as the issue and Heusel et al. name it, with the feature network
+        it was computed on, the real-vs-real floor and the untrained generator's ceiling measured in the
+        same run (the ``test_fid*`` keys hold the same numbers)."""
+        return {"fid": test.get("fid"), "fid_network": FID_NETWORK, "fid_features": test.get("fid_features", FID_FEATURES),
+                "fid_floor": test.get("fid_real"), "fid_ceiling": test.get("fid_untrained"),
+                "fid_items": test.get("fid_items")}
 
     def check_target(self, y: Tensor) -> None:
         if y.ndim != 1:

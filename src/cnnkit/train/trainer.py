@@ -503,6 +503,7 @@ class Trainer:
             "test_count": test.get("count") if test else None,
             # every metric the task reports, as test_<name> (test_f1_macro, test_rmse, test_miou, ...)
             **{f"test_{k}": v for k, v in (test or {}).items() if k not in ("accuracy", "loss", "count")},
+            **(self.task.summary_fields(test) if test else {}),
             "epochs": len(loop.history),
             "steps": loop.global_step,
             "train_seconds": loop.train_seconds,
