@@ -82,9 +82,16 @@ def create_task(name: str = "classification", defaults: Mapping[str, Any] | None
 class Optimizers(Protocol):
     """What :meth:`Task.manual_train_step` steps: ``step(name, loss)`` runs backward on ``loss`` (scaled for
     fp16), clips, steps the optimizer ``name`` (a key of :meth:`Task.optimizer_groups`) and zeroes its
-    gradients, with the run's NaN policy and EMA applied by the trainer."""
+    gradients, with the run's NaN policy and EMA applied by the trainer; ``module(name)`` is that
+    optimizer's module, to call in the step (DDP-wrapped under torchrun)."""
 
     def step(self, name: str, loss: Tensor) -> None: ...
+
+    def module(self, name: str) -> nn.Module:
+        """The module optimizer ``name`` trains, as the step must call it: under torchrun wrapped in its own
+        DistributedDataParallel (so the backward of a loss through it averages its gradients over the
+        processes, and its ``no_sync()`` skips that), otherwise the plain module."""
+        ...
 
 
 EvalStep = Callable[[Tensor, Tensor], "StepOutput"]
