@@ -59,8 +59,16 @@ def test_evaluate_predict_explain_and_summary(run: Path, tmp_path: Path, capsys:
     assert main(["evaluate", str(run), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     summary = json.loads((run / "summary.json").read_text())
-    accuracy = report["accuracy"] if "accuracy" in report else report["metrics"]["accuracy"]  # the task path
-    assert accuracy == pytest.approx(summary["test_accuracy"])
+    # Clip classifiers get the classifier report: the confusion matrix over the 16 test clips (its rows sum
+    # to each class's support), per-class metrics, and the most confident errors drawn as filmstrips.
+    assert report["accuracy"] == pytest.approx(summary["test_accuracy"])
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (4, 4) and cm.sum() == 16 and np.trace(cm) == round(16 * report["accuracy"])
+    assert list(cm.sum(axis=1)) == [report["per_class"][c]["support"] for c in report["class_names"]]
+    for key in ("confusion_matrix_png", "confusion_matrix_txt", "most_confident_errors_png"):
+        assert Path(report["files"][key]).stat().st_size > 0, key
+    assert main(["evaluate", str(run)]) == 0
+    assert "Per class" in capsys.readouterr().out
     rng = np.random.default_rng(0)
     np.save(tmp_path / "one.npy", rng.integers(0, 256, (1, 6, 20, 20), dtype=np.uint8))  # resized, subsampled
     frames = tmp_path / "clips" / "c0"

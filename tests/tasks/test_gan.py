@@ -21,14 +21,18 @@ from cnnkit.tasks import create_task
 class _Stepper:
     """What the trainer hands a manual task: backward, step the named optimizer, zero its gradients."""
 
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
-        self.optimizers, self.names = optimizers, []
+    def __init__(self, modules: dict[str, torch.nn.Module]) -> None:
+        self.modules, self.names = modules, []
+        self.optimizers = {k: _adam(m) for k, m in modules.items()}
 
     def step(self, name: str, loss: torch.Tensor) -> None:
         self.names.append(name)
         loss.backward()
         self.optimizers[name].step()
         self.optimizers[name].zero_grad(set_to_none=True)
+
+    def module(self, name: str) -> torch.nn.Module:
+        return self.modules[name]
 
 
 def _adam(module: torch.nn.Module) -> torch.optim.Optimizer:
@@ -41,7 +45,7 @@ def test_manual_step_equals_a_hand_written_alternating_loop():
     ref = copy.deepcopy(gan)
     x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 3, (16,))
     task = create_task("gan")
-    stepper = _Stepper({k: _adam(m) for k, m in task.optimizer_groups(gan).items()})
+    stepper = _Stepper(task.optimizer_groups(gan))
     opt_d, opt_g, opt_c = _adam(ref.discriminator), _adam(ref.generator), _adam(ref.fid_net)
     for i in range(3):
         torch.manual_seed(100 + i)
@@ -90,6 +94,9 @@ def test_gan_trains_resumes_exactly_and_generates(tmp_path: Path, capsys):
     assert s["task"] == "gan" and "Inception" in s["test_fid_features"]
     assert s["test_fid_real"] < s["test_fid"] and s["test_fid_real"] < s["test_fid_untrained"]
     assert s["test_checkerboard"] > 0 and 0 <= s["test_fid_net_accuracy"] <= 1
+    # The issue's key: fid, with the feature network it was computed on, its floor and its ceiling.
+    assert s["fid"] == s["test_fid"] and s["fid_network"] == "fid_net" and "Inception" in s["fid_features"]
+    assert (s["fid_floor"], s["fid_ceiling"]) == (s["test_fid_real"], s["test_fid_untrained"])
     assert (full / "plots" / "samples-epoch-001.png").is_file() and (full / "plots" / "samples-epoch-002.png").is_file()
     # Exact resume: one epoch, then --resume to two; the weights and the training rows match.
     assert _train(cut, "--set", "train.epochs=1") == 0

@@ -325,9 +325,10 @@ def evaluate_run(
         if tta != "none" or temperature_scaling or conformal is not None:
             raise CnnkitError("--tta, --temperature-scaling and --conformal are for classification runs; this run segments")
         return evaluate_segmentation_run(loaded, run_dir, data=data, split=split, out=out)
-    from .tasks import evaluate_task_run, run_task, uses_task_path
+    from .tasks import classifier_report_kind, evaluate_task_run, run_kind, run_task, uses_task_path
 
-    if uses_task_path(loaded.info):  # multi-label, regression, text, ...: the task's own metrics
+    if uses_task_path(loaded.info) and not classifier_report_kind(loaded.info):
+        # multi-label, regression, text, ...: the task's own metrics
         task = run_task(loaded.info) or create_task("classification")
         return evaluate_task_run(run_dir, loaded, task, split=split, data=data, out=out)
     run = load_run_data(run_dir, loaded, data=data)
@@ -339,7 +340,8 @@ def evaluate_run(
         if getattr(run.bundle, "val", None) is not None:
             cal_loader = split_loader(run, "val")
     batch = int(run.cfg.data.eval_batch_size)
-    pre = loaded.preprocessing
+    # Image loaders hold raw pixels, converted with the recorded preprocessing; clip loaders yield model input.
+    pre = loaded.preprocessing if run_kind(loaded.info) == "image" else {}
     # Another data set gets its own folder, so it does not overwrite the run's own evaluation.
     out = Path(out) if out is not None else Path(run_dir) / (f"eval-{split}" + (f"-{data}" if data else ""))
     report = evaluate_model(

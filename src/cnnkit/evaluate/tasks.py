@@ -18,7 +18,14 @@ from .._text import safe_text
 from ..errors import CnnkitError
 from ..tasks import Task, create_task
 
-__all__ = ["evaluate_task_run", "format_task_report", "run_kind", "run_task", "task_rows", "uses_task_path"]
+__all__ = [
+    "classifier_report_kind", "evaluate_task_run", "format_task_report", "run_kind", "run_task", "task_rows", "uses_task_path",
+]
+
+# Inputs whose classification runs get the full classifier report (confusion matrix, per-class metrics,
+# calibration, a grid of the most confident errors: clips are shown as filmstrips) rather than the task's
+# streamed sums. Text and series classifiers keep the task path (their errors cannot be drawn as images).
+_CLASSIFIER_REPORT_KINDS = ("image", "clip")
 
 
 def run_task(info: dict[str, Any]) -> Task | None:
@@ -47,6 +54,14 @@ def uses_task_path(info: dict[str, Any]) -> bool:
     task = info.get("task")
     name = task.get("name") if isinstance(task, dict) else None
     return run_kind(info) != "image" or (name is not None and name != "classification")
+
+
+def classifier_report_kind(info: dict[str, Any]) -> bool:
+    """Whether ``evaluate`` writes the classifier report for this run: a classification run (the task
+    recorded as ``classification``, or none) on images or clips."""
+    task = info.get("task")
+    name = task.get("name") if isinstance(task, dict) else None
+    return name in (None, "classification") and run_kind(info) in _CLASSIFIER_REPORT_KINDS
 
 
 def task_rows(task: Task, outputs: torch.Tensor, class_names: list[str] | None, *, top_k: int = 3) -> list[dict[str, Any]]:

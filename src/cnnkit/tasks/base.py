@@ -13,7 +13,9 @@ A :class:`Task` is data, like a model: registered by name in :data:`TASKS` (conf
 - evaluation over a whole split (:meth:`Task.evaluate`: by default the streamed sums; tasks whose metrics
   need every output at once, such as mAP or ROC-AUC, override it);
 - per-epoch artifacts and end-of-run figures (:meth:`Task.on_epoch_end`, :meth:`Task.write_plots`);
-- how ``predict`` presents outputs (:meth:`Task.present`) and the closing line (:meth:`Task.headline`).
+- how ``predict`` presents outputs (:meth:`Task.present`) and the closing line (:meth:`Task.headline`);
+- figures ``summary.json`` carries under their own names next to the ``test_*`` ones
+  (:meth:`Task.summary_fields`: a GAN's ``fid`` with its feature network, floor and ceiling).
 
 The training loop (:mod:`cnnkit.train.trainer`) knows nothing else about the task, so a new application
 is one module here plus its tests. Tasks sit below ``runs``, ``evaluate`` and ``train`` in the package
@@ -80,9 +82,16 @@ def create_task(name: str = "classification", defaults: Mapping[str, Any] | None
 class Optimizers(Protocol):
     """What :meth:`Task.manual_train_step` steps: ``step(name, loss)`` runs backward on ``loss`` (scaled for
     fp16), clips, steps the optimizer ``name`` (a key of :meth:`Task.optimizer_groups`) and zeroes its
-    gradients, with the run's NaN policy and EMA applied by the trainer."""
+    gradients, with the run's NaN policy and EMA applied by the trainer; ``module(name)`` is that
+    optimizer's module, to call in the step (DDP-wrapped under torchrun)."""
 
     def step(self, name: str, loss: Tensor) -> None: ...
+
+    def module(self, name: str) -> nn.Module:
+        """The module optimizer ``name`` trains, as the step must call it: under torchrun wrapped in its own
+        DistributedDataParallel (so the backward of a loss through it averages its gradients over the
+        processes, and its ``no_sync()`` skips that), otherwise the plain module."""
+        ...
 
 
 EvalStep = Callable[[Tensor, Tensor], "StepOutput"]
@@ -166,6 +175,11 @@ class Task(ABC):
         key = self.monitor[0]
         value = metrics.get(f"test_{key}")
         return f"test {key}: {value:.4f}" if isinstance(value, (int, float)) else None
+
+    def summary_fields(self, test: Mapping[str, Any]) -> dict[str, Any]:
+        """Figures ``summary.json`` names as the task's papers do, from the test metrics (without the
+        ``test_`` prefix); added next to every ``test_<name>``. None by default."""
+        return {}
 
     def check_target(self, y: Tensor) -> None:
         """Raise :class:`~cnnkit.errors.DataError` when ``y`` is not what this task reads."""

@@ -21,6 +21,7 @@ same architecture: the ceiling), and the checkerboard energy of generated, untra
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import CnnkitError, ConfigError, DataError
 from .base import EvalStep, Forward, Optimizers, StepOutput, Task, register_task
@@ -36,6 +38,8 @@ from .gan_metrics import checkerboard_energy, fid_from_features
 
 __all__ = ["GAN"]
 
+FID_NETWORK = "fid_net"
+"""The feature network's name in ``summary.json`` (the model's ``fid_net`` submodule)."""
 FID_FEATURES = (
     "fid_net: cnnkit's 3-stage CNN classifier (global-average-pooled features), trained in this run on the "
     "labelled training images; Inception-v3 ImageNet weights cannot be downloaded here, so values are not "
@@ -44,11 +48,8 @@ FID_FEATURES = (
 
 
 def _unwrap(forward: Any) -> nn.Module:
-    from torch.nn.parallel import DistributedDataParallel
-
-    if isinstance(forward, DistributedDataParallel):
-        raise CnnkitError("task gan does not run under torchrun (DDP) yet: train it with one process")
     module = getattr(forward, "_orig_mod", forward)  # torch.compile
+    module = getattr(module, "module", module) if isinstance(module, DistributedDataParallel) else module
     if not all(hasattr(module, k) for k in ("generator", "discriminator", "fid_net", "sample_z")):
         raise ConfigError("task gan needs a GAN module with a generator, a discriminator and an FID net: model: {name: dcgan}")
     return module
@@ -126,15 +127,20 @@ class GAN(Task):
             self._train_images.append((keep.detach() * 255).round().to(torch.uint8).cpu())
             self._train_count += keep.shape[0]
         real = x * 2 - 1
+        # Each optimizer's module as the step must call it: under torchrun each is its own DDP, so a backward
+        # through it averages its gradients over the processes (tested with 2 gloo ranks).
+        gen, disc, fid_net = (optimizers.module(k) for k in ("generator", "discriminator", "fid_net"))
         z = gan.sample_z(x.shape[0], device=x.device)  # type: ignore[operator]
-        fake = gan.generator(z)  # type: ignore[operator]
+        fake = gen(z)
         # The generator's step leaves gradients on the discriminator (its loss runs through D): clear them.
-        gan.discriminator.zero_grad(set_to_none=True)  # type: ignore[union-attr]
-        d_loss = _bce(gan.discriminator(real), 1.0) + _bce(gan.discriminator(fake.detach()), 0.0)  # type: ignore[operator]
+        disc.zero_grad(set_to_none=True)
+        d_loss = _bce(disc(real), 1.0) + _bce(disc(fake.detach()), 0.0)
         optimizers.step("discriminator", d_loss)
-        g_loss = _bce(gan.discriminator(fake), 1.0)  # type: ignore[operator]
-        optimizers.step("generator", g_loss)
-        logits = gan.fid_net(x)  # type: ignore[operator]
+        # Those discarded discriminator gradients need no averaging across processes: no_sync skips it.
+        with disc.no_sync() if isinstance(disc, DistributedDataParallel) else contextlib.nullcontext():
+            g_loss = _bce(disc(fake), 1.0)
+            optimizers.step("generator", g_loss)
+        logits = fid_net(x)
         optimizers.step("fid_net", F.cross_entropy(logits.float(), y))
         correct = (logits.detach().argmax(1) == y).sum().float()
         stats = torch.stack([d_loss.detach().float(), g_loss.detach().float(), correct])
@@ -258,6 +264,14 @@ class GAN(Task):
                 save_image_grid(images, path)
             except OSError as exc:
                 raise write_error(path, exc) from None
+
+    def summary_fields(self, test: Mapping[str, Any]) -> dict[str, Any]:
+        """``fid`` (generated vs test images) as the issue and Heusel et al. name it, with the feature network
+        it was computed on, the real-vs-real floor and the untrained generator's ceiling measured in the
+        same run (the ``test_fid*`` keys hold the same numbers)."""
+        return {"fid": test.get("fid"), "fid_network": FID_NETWORK, "fid_features": test.get("fid_features", FID_FEATURES),
+                "fid_floor": test.get("fid_real"), "fid_ceiling": test.get("fid_untrained"),
+                "fid_items": test.get("fid_items")}
 
     def check_target(self, y: Tensor) -> None:
         if y.ndim != 1:

@@ -144,9 +144,12 @@ class Trainer:
             )
         if isinstance(optimizer, torch.optim.Optimizer):
             self.optimizers: dict[str, torch.optim.Optimizer] = {"model": optimizer}
+            groups: dict[str, nn.Module] = {"model": self.raw_model}
         else:
             groups = self.task.optimizer_groups(self.raw_model)
             self.optimizers = {name: build_optimizer(module, self.cfg.optim) for name, module in groups.items()}
+        # What a manual task's step calls for each optimizer (each wrapped in DDP in _prepare, under torchrun).
+        self.group_modules: dict[str, nn.Module] = dict(groups)
         self.steps_per_epoch = len(train_loader)
         if self.steps_per_epoch < 1:
             raise CnnkitError("the training set yields no batches (check data.batch_size and data.limit_train)")
@@ -414,7 +417,14 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            model = DDP(model, device_ids=ids)
+            if self.task.manual_optimization:
+                # A task that steps several optimizers (a GAN) calls each optimizer's module itself: each is
+                # its own DDP (as in the PyTorch DCGAN/StyleGAN recipes), so every backward averages exactly
+                # that module's gradients over the processes before its optimizer steps. The whole model
+                # stays unwrapped: one DDP around it would expect one backward per forward of everything.
+                self.group_modules = {name: DDP(m, device_ids=ids) for name, m in self.group_modules.items()}
+            else:
+                model = DDP(model, device_ids=ids)
         if self.cfg.train.compile:
             model = torch.compile(model)  # type: ignore[assignment]
         self.model = model
@@ -506,6 +516,7 @@ class Trainer:
             "test_count": test.get("count") if test else None,
             # every metric the task reports, as test_<name> (test_f1_macro, test_rmse, test_miou, ...)
             **{f"test_{k}": v for k, v in (test or {}).items() if k not in ("accuracy", "loss", "count")},
+            **(self.task.summary_fields(test) if test else {}),
             "epochs": len(loop.history),
             "steps": loop.global_step,
             "train_seconds": loop.train_seconds,
@@ -605,6 +616,12 @@ class _Stepper:
             raise CnnkitError(f"task {t.task.name!r} stepped optimizer {name!r}; it has {', '.join(t.optimizers)}")
         if t._call_all("on_before_backward", loss):
             t._backward_and_step(loss, [t.optimizers[name]])
+
+    def module(self, name: str) -> nn.Module:
+        t = self.t
+        if name not in t.group_modules:
+            raise CnnkitError(f"task {t.task.name!r} asked for module {name!r}; it has {', '.join(t.group_modules)}")
+        return t.group_modules[name]
 
 
 def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
