@@ -106,3 +106,93 @@ def test_spectral_residual_finds_spikes_at_the_last_step() -> None:
     labels[idx] = 1
     x, y = anomaly_windows(s, labels, 64)
     assert roc_auc_score(y[:, -1], sr_scores(torch.tensor(x))[:, -1].numpy()) > 0.95
+
+
+# ---------------------------------------------------------------- conformal calibration of quantile forecasts
+
+_LEVELS = [0.1, 0.5, 0.9]
+
+
+def _iid_windows(n: int, gen: torch.Generator, horizon: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows whose context is one fixed ramp (mean 2, std ~1.15 after normalization) and whose targets
+    are i.i.d. N(5, 2^2): the true quantiles of every target are 5 + 2 z_tau, known exactly."""
+    x = torch.linspace(0.0, 4.0, 8).expand(n, 1, 8).clone()
+    y = 5.0 + 2.0 * torch.randn(n, horizon, generator=gen)
+    return x, y
+
+
+def _quantile_model(width: float, horizon: int = 3):
+    """A forward that outputs ``5 + width * 2 z_tau`` in the series' units (width 1: the true quantiles)."""
+    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(_LEVELS))
+    ramp = torch.linspace(0.0, 4.0, 8)
+    mean, std = ramp.mean(), ramp.std(unbiased=False)
+    per_q = ((5.0 + width * 2.0 * z) - mean) / std  # on the window's scale, what the model must emit
+
+    def forward(v: torch.Tensor) -> torch.Tensor:
+        return per_q.repeat_interleave(horizon).expand(len(v), -1).clone()
+
+    return forward
+
+
+def _coverage(task, forward, x, y) -> dict[str, float]:
+    sums = task.metric_state(torch.device("cpu"))
+    for i in range(0, len(x), 500):
+        task.update_metrics(sums, task.eval_step(forward, x[i : i + 500], y[i : i + 500]))
+    return task.compute_metrics(sums)
+
+
+def test_conformal_offsets_order_statistic() -> None:
+    from cnnkit.tasks.forecasting import conformal_offsets
+
+    s = torch.tensor([[3.0, 3.0], [1.0, 1.0], [2.0, 2.0], [4.0, 4.0]])
+    # n = 4: tau 0.2 -> k = ceil(1.0) = 1 (the smallest); tau 0.8 -> k = ceil(4.0) = 4 (the largest)
+    assert conformal_offsets(s, [0.2, 0.8]).tolist() == [1.0, 4.0]
+    assert conformal_offsets(s[:, :1], [0.99]).tolist() == [4.0]  # k = 5 > n: the largest score
+    with pytest.raises(ValueError, match=r"Expected scores of shape \(N, 2\)"):
+        conformal_offsets(s[:, :1], [0.2, 0.8])
+    with pytest.raises(DataError, match="val_fraction"):
+        conformal_offsets(torch.zeros(0, 1), [0.5])
+
+
+@pytest.mark.parametrize("width", [0.4, 1.0, 2.5])
+def test_conformal_calibration_reaches_nominal_coverage(width: float) -> None:
+    """Seeded statistical test: quantiles too narrow (0.4), right (1.0) or too wide (2.5) are moved by
+    offsets fitted on 1,000 calibration windows (3,000 scores); on 4,000 fresh windows (12,000 points) each
+    level then covers within 4 binomial standard errors (plus the calibration's own sampling error) of its
+    nominal value, while the uncalibrated narrow and wide ones are far off."""
+    gen = torch.Generator().manual_seed(11)
+    task = create_task("forecasting", horizon=3, quantiles=_LEVELS)
+    forward = _quantile_model(width)
+    xc, yc = _iid_windows(1000, gen)
+    xt, yt = _iid_windows(4000, gen)
+    before = _coverage(task, forward, xt, yt)
+
+    def step(x, y):
+        return task.eval_step(forward, x, y)
+
+    with task.fitting():
+        fitted = task.evaluate(step, [(xc, yc)], torch.device("cpu"))
+    assert fitted["count"] == 3000
+    task.set_fitted(fitted["fitted"])
+    after = _coverage(task, forward, xt, yt)
+    for tau in _LEVELS:
+        # binomial se of the test coverage plus that of the calibration quantile (n = 3000)
+        tol = 4 * ((tau * (1 - tau) / 12000) ** 0.5 + (tau * (1 - tau) / 3000) ** 0.5)
+        assert after[f"coverage_{tau:g}"] == pytest.approx(tau, abs=tol)
+    assert after["interval_coverage"] == pytest.approx(0.8, abs=0.04)
+    if width == 1.0:  # the true quantiles need (almost) no offset: |offset| within sampling error
+        assert max(abs(v) for v in fitted["fitted"]) < 0.1
+    else:
+        assert abs(before["interval_coverage"] - 0.8) > 0.15  # the uncalibrated band is visibly wrong
+    # the fitted offsets travel with the task, as model.json stores them
+    rebuilt = create_task("forecasting", horizon=3, quantiles=_LEVELS, **task.fitted_kwargs())
+    assert _coverage(rebuilt, forward, xt, yt)["interval_coverage"] == pytest.approx(after["interval_coverage"])
+
+
+def test_offsets_bad_values() -> None:
+    from cnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Expected 3 finite offsets"):
+        create_task("forecasting", horizon=2, quantiles=_LEVELS, offsets=[0.1])
+    assert not create_task("forecasting", horizon=2).fits_validation()  # point forecasts: nothing to calibrate
+    assert not create_task("forecasting", horizon=2, quantiles=_LEVELS, conformal=False).fits_validation()
