@@ -11,6 +11,12 @@ other step with probability ``inject / 10``, ``x_i <- x_i + (mean_local + mean) 
 1)``, with ``mean_local`` the mean of the preceding points, ``mean`` and ``var`` those of the window; the
 labels mark the injected steps (and any labelled anomaly). Drawn once, from ``data.split_seed``. Test
 windows end at every step of the test part (the first ``w - 1`` repeat the first value before the start).
+
+Eq. 7 is not scale-free (``var`` grows with the square of the series' units: on a series near 70 with std
+13 it made anomalies 10^4 times the signal, which teaches the CNN nothing about real ones), so each window
+is first scaled to ``[0, 3]`` (min-max) and the factor ``1 + var`` capped at 10, as the authors' code does
+(microsoft/anomalydetector, ``srcnn/generate_data.py``, which also takes ``mean_local`` as the average of
+the point and the two before it); :class:`~cnnkit.models.srcnn.SRCNN` scales every window it sees alike.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from ..loader import TensorLoader
 from .forecast_csv import read_series_csv
 from .ucr import aeon_data_dir
 
-__all__ = ["AnomalyOptions", "inject_anomalies", "anomaly_windows"]
+__all__ = ["AnomalyOptions", "inject_anomalies", "anomaly_windows", "minmax3"]
 
 
 class AnomalyOptions(BaseModel):
@@ -65,17 +71,24 @@ def _files(o: AnomalyOptions, root: str | None) -> tuple[Path, Path | None]:
     raise DataError(f"series-anomaly: {safe_text(o.series, 80)!r} is neither a CSV file nor a folder with *_TRAIN.csv and *_TEST.csv")
 
 
+def minmax3(x: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` scaled to ``[0, 3]`` (the authors' ``normalize`` in ``srcnn/generate_data.py``)."""
+    lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
+    return 3 * (x - lo) / (hi - lo + 1e-5)
+
+
 def inject_anomalies(x: np.ndarray, rng: np.random.Generator, p_last: float) -> tuple[np.ndarray, np.ndarray]:
-    """Windows ``(N, w)`` with Ren et al.'s synthetic anomalies (see the module docstring); returns
-    ``(x, injected (N, w) 0/1)``."""
+    """Windows ``(N, w)`` scaled to ``[0, 3]`` with Ren et al.'s synthetic anomalies (see the module
+    docstring); returns ``(x, injected (N, w) 0/1)``."""
     n, w = x.shape
+    x = minmax3(x.astype(np.float64))
     hit = rng.random((n, w)) < p_last / 10
     hit[:, -1] = rng.random(n) < p_last
     mean, var = x.mean(1, keepdims=True), x.var(1, keepdims=True)
-    csum = np.cumsum(x, axis=1)
-    local = np.concatenate([x[:, :1], csum[:, :-1] / np.arange(1, w)], axis=1)
+    csum = np.cumsum(np.pad(x, ((0, 0), (2, 0)), mode="edge"), axis=1)
+    local = (csum[:, 2:] - np.pad(csum, ((0, 0), (1, 0)))[:, :w]) / 3  # mean of x[i-2..i], edge-padded
     r = rng.normal(size=(n, w))
-    out = np.where(hit, x + (local + mean) * (1 + var) * r, x)
+    out = np.where(hit, x + (local + mean) * np.minimum(1 + var, 10) * r, x)
     return out, hit.astype(np.float32)
 
 
