@@ -196,3 +196,72 @@ def test_offsets_bad_values() -> None:
         create_task("forecasting", horizon=2, quantiles=_LEVELS, offsets=[0.1])
     assert not create_task("forecasting", horizon=2).fits_validation()  # point forecasts: nothing to calibrate
     assert not create_task("forecasting", horizon=2, quantiles=_LEVELS, conformal=False).fits_validation()
+
+
+# ---------------------------------------------------------------- anomaly: point adjustment and threshold
+
+def test_point_adjust_against_the_authors_loop() -> None:
+    """Oracle: get_range_proba of microsoft/anomalydetector (srcnn/competition_metric.py), re-typed as a
+    plain loop over the label runs, on random predictions and segments."""
+    from cnnkit.tasks.anomaly import point_adjust
+
+    def reference(predict, label, delay):
+        predict, label = list(predict), list(label)
+        new, pos, is_anom = list(predict), 0, label[0] == 1
+        splits = [i for i in range(1, len(label)) if label[i] != label[i - 1]] + [len(label)]
+        for sp in splits:
+            if is_anom:
+                hit = 1 in predict[pos : min(pos + delay + 1, sp)]
+                new[pos:sp] = [1 if hit else 0] * (sp - pos)
+            is_anom, pos = not is_anom, sp
+        return new
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        y = (rng.random(80) < 0.15).astype(int)
+        y[rng.integers(0, 70) : rng.integers(70, 80)] = 1
+        p = (rng.random(80) < 0.2).astype(int)
+        for delay in (0, 3, 7):
+            assert point_adjust(p, y, delay).tolist() == reference(p, y, delay)
+
+
+def test_best_adjusted_f1_matches_brute_force() -> None:
+    from cnnkit.tasks.anomaly import _prf, best_adjusted_f1, point_adjust
+
+    rng = np.random.default_rng(4)
+    y = np.zeros(400, dtype=int)
+    for a in (50, 120, 300):
+        y[a : a + rng.integers(1, 12)] = 1
+    s = rng.random(400) + 0.8 * y * (rng.random(400) < 0.5)
+    best, t = best_adjusted_f1(s, y, delay=3)
+    brute = max(_prf(point_adjust(s >= c, y, 3).astype(bool), y.astype(bool))[2] for c in np.unique(s))
+    assert best == pytest.approx(brute)
+    assert _prf(point_adjust(s >= t, y, 3).astype(bool), y.astype(bool))[2] == pytest.approx(best)
+
+
+def test_anomaly_threshold_fitted_at_the_false_alarm_rate() -> None:
+    """Seeded statistical test: a threshold fitted on 5,000 normal validation scores at rate 0.01 flags
+    close to 1% of 50,000 fresh normal steps (4 binomial s.e. plus the calibration's own error)."""
+    gen = torch.Generator().manual_seed(5)
+    task = create_task("anomaly", false_alarm_rate=0.01)
+
+    def batches(n):
+        logits = torch.randn(n, 4, generator=gen)
+        return [(logits[i : i + 1000], torch.zeros(len(logits[i : i + 1000]), 4)) for i in range(0, n, 1000)]
+
+    def step(x, y):
+        return task.eval_step(lambda v: v, x, y)
+
+    assert task.fits_validation()
+    with task.fitting():
+        fitted = task.evaluate(step, batches(5000), torch.device("cpu"))
+    assert fitted["count"] == 5000
+    task.set_fitted(fitted["fitted"])
+    assert task.fitted_kwargs() == {"threshold": fitted["fitted"]}
+    flagged = np.mean([float((step(x, y).outputs >= task.threshold).float().mean()) for x, y in batches(50000)])
+    tol = 4 * ((0.01 * 0.99 / 50000) ** 0.5 + (0.01 * 0.99 / 5000) ** 0.5)
+    assert flagged == pytest.approx(0.01, abs=tol)
+    assert not create_task("anomaly", false_alarm_rate=None).fits_validation()
+    with pytest.raises(DataError, match="no normal steps"):
+        with task.fitting():
+            task.evaluate(step, [(torch.zeros(3, 4), torch.ones(3, 4))], torch.device("cpu"))

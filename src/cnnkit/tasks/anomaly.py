@@ -11,6 +11,14 @@ when it arrives). Metrics, over every scored step of the split in time order:
   from Xu et al. 2018): a labelled anomaly segment counts as found, every step of it, when an alarm is
   raised within ``delay`` steps of its start, and as missed, every step of it, otherwise
   (``precision_adjusted``, ``recall_adjusted``, ``f1_adjusted``; the paper's k = 7 by default);
+Threshold: ``threshold`` until fitted; when the run has a (clean) validation split, the score that a
+fraction ``false_alarm_rate`` of its normal steps exceed, the split-conformal quantile of inductive
+conformal anomaly detection (Laxhammar & Falkman 2015; Bates et al. 2023, conformal p-values): the
+``ceil((n + 1)(1 - rate))``-th smallest of the ``n`` normal validation scores, so a normal test step is
+flagged with probability at most ``rate`` when scores are exchangeable. SR-CNN trains with half its windows
+anomalous at the last step, so its probabilities are far from calibrated to real anomaly rates and 0.5 raises
+an alarm at several percent of normal steps; the fitted threshold is saved in ``model.json``.
+
 - ``best_f1_adjusted``: the adjusted F1 at the best threshold on this split, with that threshold
   (``best_threshold``). The authors' evaluation script picks its threshold so (microsoft/anomalydetector,
   ``srcnn/evalue.py``); it is an oracle, comparable between detectors evaluated alike, not a deployable
@@ -62,23 +70,32 @@ def _prf(pred: Any, y: Any) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def best_adjusted_f1(scores: Any, labels: Any, delay: int = 7, max_thresholds: int = 200) -> tuple[float, float]:
-    """``(best F1 after point adjustment, its threshold)`` over thresholds at up to ``max_thresholds``
-    quantiles of ``scores`` (every distinct score when there are fewer); ``(0.0, nan)`` without anomalies."""
+def best_adjusted_f1(scores: Any, labels: Any, delay: int = 7) -> tuple[float, float]:
+    """``(best F1 after point adjustment, its threshold)`` over every distinct score as the threshold;
+    ``(0.0, nan)`` without anomalies.
+
+    Exact and ``O(N log N)``: after :func:`point_adjust` a segment is found at threshold ``t`` iff the
+    largest score of its first ``delay + 1`` steps is ``>= t``, so the true positives at ``t`` are the
+    lengths of those segments and the false positives the normal steps scoring ``>= t``.
+    """
     import numpy as np
 
     s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(np.int64)
     if not y.any():
         return 0.0, float("nan")
-    cuts = np.unique(s)
-    if len(cuts) > max_thresholds:
-        cuts = np.unique(np.quantile(s, np.linspace(0, 1, max_thresholds)))
-    best, best_t = 0.0, float("nan")
-    for t in cuts:
-        f = _prf(point_adjust(s >= t, y, delay).astype(bool), y.astype(bool))[2]
-        if f > best:
-            best, best_t = f, float(t)
-    return best, best_t
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], y, [0]])))
+    starts, ends = edges[::2], edges[1::2]
+    seg_max = np.array([s[a : min(a + delay + 1, b)].max() for a, b in zip(starts, ends)])
+    seg_len = (ends - starts).astype(np.float64)
+    order = np.argsort(seg_max)
+    seg_max, cum_len = seg_max[order], np.concatenate([[0.0], np.cumsum(seg_len[order])])
+    normal = np.sort(s[y == 0])
+    t = np.unique(s)
+    tp = cum_len[-1] - cum_len[np.searchsorted(seg_max, t, side="left")]  # segments with max >= t
+    fp = len(normal) - np.searchsorted(normal, t, side="left")  # normal steps with score >= t
+    f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + (cum_len[-1] - tp), 1e-12), 0.0)
+    i = int(np.argmax(f1))
+    return float(f1[i]), float(t[i]) if f1[i] > 0 else float("nan")
 
 
 def point_metrics(scores: Any, labels: Any, threshold: float, delay: int = 7) -> dict[str, float]:
@@ -106,6 +123,8 @@ class Anomaly(Task):
         threshold: score at or above which a step is called an anomaly.
         delay: ``k`` of the point adjustment (:func:`point_adjust`; Ren et al. 2019 use 7 on KPI, 3 on
             Yahoo).
+        false_alarm_rate: fit the threshold on the validation split's normal steps at this rate (see the
+            module docstring); None: keep ``threshold``.
 
     Example:
         >>> task = Anomaly()
@@ -122,12 +141,19 @@ class Anomaly(Task):
     )
     monitor: ClassVar[tuple[str, str]] = ("f1", "max")
 
-    def __init__(self, *, threshold: float = 0.5, delay: int = 7) -> None:
-        if not 0 < threshold < 1:
-            raise ValueError(f"Expected 0 < threshold < 1. Received: threshold={threshold}")
+    fitted_key: ClassVar[str] = "threshold_fit"
+    fitted_note: ClassVar[str] = "threshold at the false-alarm rate on the normal steps of the validation split"
+
+    def __init__(self, *, threshold: float = 0.5, delay: int = 7, false_alarm_rate: float | None = 0.001) -> None:
+        if not 0 < threshold <= 1:
+            raise ValueError(f"Expected 0 < threshold <= 1. Received: threshold={threshold}")
         if delay < 0:
             raise ValueError(f"Expected delay >= 0. Received: delay={delay}")
+        if false_alarm_rate is not None and not 0 < false_alarm_rate < 1:
+            raise ValueError(f"Expected 0 < false_alarm_rate < 1. Received: false_alarm_rate={false_alarm_rate}")
         self.threshold, self.delay = float(threshold), int(delay)
+        self.false_alarm_rate = None if false_alarm_rate is None else float(false_alarm_rate)
+        self._fitted = False
 
     def _logits(self, forward: Forward, x: Tensor, y: Tensor) -> Tensor:
         self.check_target(y)
@@ -166,8 +192,22 @@ class Anomaly(Task):
         return {"loss": loss / n, "precision": p, "recall": r, "f1": f, "roc_auc": nan, "precision_adjusted": nan,
                 "recall_adjusted": nan, "f1_adjusted": nan, "best_f1_adjusted": nan, "best_threshold": nan, "count": int(n)}
 
-    def evaluate(self, step: EvalStep, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device) -> dict[str, float]:
-        """Every step's score at once: precision/recall/F1 and ROC-AUC by scikit-learn."""
+    def fits_validation(self) -> bool:
+        return self.false_alarm_rate is not None
+
+    def set_fitted(self, fitted: Any) -> None:
+        self.threshold, self._fitted = float(fitted), True
+
+    def fitted_kwargs(self) -> dict[str, Any]:
+        return {"threshold": self.threshold} if self._fitted else {}
+
+    def evaluate(self, step: EvalStep, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device) -> dict[str, Any]:
+        """Every step's score at once: precision/recall/F1 and ROC-AUC by scikit-learn (under
+        :meth:`fitting`: the threshold from the normal steps' scores instead)."""
+        import math
+
+        import numpy as np
+
         losses, scores, labels, n = 0.0, [], [], 0
         for x, y in batches:
             out = step(x, y)
@@ -175,6 +215,16 @@ class Anomaly(Task):
             n += len(y)
             scores.append(out.outputs.detach().float().cpu())
             labels.append(out.target.detach().cpu())
+        if self._fitting:
+            assert self.false_alarm_rate is not None
+            normal = np.sort(torch.cat(scores).double().numpy()[~(torch.cat(labels) > 0.5).numpy()]) if n else np.zeros(0)
+            if not len(normal):
+                raise DataError("task anomaly: the validation split has no normal steps to fit the threshold on")
+            k = min(math.ceil((len(normal) + 1) * (1 - self.false_alarm_rate)), len(normal))
+            # Just above the k-th smallest normal score: `score >= threshold` then flags only higher ones.
+            # (in float32, the scores' own precision, so the comparison on the device agrees).
+            above = np.nextafter(np.float32(normal[k - 1]), np.float32(np.inf))
+            return {"fitted": float(min(above, 1.0)), "count": len(normal)}
         if n == 0:
             return {**{k: float("nan") for k in self.metric_names}, "count": 0}
         m = point_metrics(torch.cat(scores).numpy(), (torch.cat(labels) > 0.5).numpy(), self.threshold, self.delay)
@@ -198,4 +248,4 @@ class Anomaly(Task):
                 + (f", ROC-AUC: {a:.3f}" if isinstance(a, (int, float)) else ""))
 
     def __repr__(self) -> str:
-        return f"Anomaly(threshold={self.threshold}, delay={self.delay})"
+        return f"Anomaly(threshold={self.threshold:.6g}, delay={self.delay}, false_alarm_rate={self.false_alarm_rate})"
