@@ -149,7 +149,7 @@ def forecasting(seeds: int, epochs: int | None, config: str = "configs/forecast-
                                     [f"data.series={synth}", "data.columns=[value]"])]
         for title, extra in series:
             ep = [f"train.epochs={epochs}"] if epochs else []
-            cal = [_run([f"seed={s}", *extra, *ep], config) for s in range(seeds)]
+            cal = [_run([f"seed={s}", *extra, *ep, "task.conformal=true"], config) for s in range(seeds)]
             raw = [_run([f"seed={s}", *extra, *ep, "task.conformal=false"], config) for s in range(seeds)]
             print(f"\n### Forecasting: {title} ({config}, {seeds} seed(s))\n")
             print("| forecaster | MAE | RMSE | sMAPE % | MASE | 10-90% band coverage | q0.1 / q0.5 / q0.9 coverage | s / run |")
