@@ -64,3 +64,6 @@ def test_anomaly_cli(tmp_path: Path, capsys) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert len(rows[0]["scores"]) == 40 and all(0 <= v <= 1 for v in rows[0]["scores"])
     assert rows[0]["threshold"] == pytest.approx(json.loads((out / "model.json").read_text())["task"].get("threshold", 0.5))
+    # explain takes the series' last window (the model's input length), not the whole series
+    assert main(["explain", str(out), str(tmp_path / "a.npy"), "--method", "saliency", "--out", str(tmp_path / "x")]) == 0
+    assert list((tmp_path / "x").glob("*.png"))
