@@ -297,11 +297,19 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
-    from .data import dataset_status, download_dataset
+    from .data import DATASETS, dataset_status, download_dataset
 
     if args.action == "download":
         if not args.name:
             raise CnnkitError("cnnkit datasets download NAME: name the dataset (see `cnnkit datasets`)")
+        per_problem = DATASETS.get(args.name).extra.get("download_problems")
+        if args.problem or args.sha256:
+            if per_problem is None:
+                raise CnnkitError(f"{args.name} has no problems to choose: drop --problem/--sha256")
+        if per_problem is not None:  # an archive of many problems (ucr): fetch the ones named
+            for problem, folder, how in per_problem(args.problem or [], root=args.root, sha256=args.sha256):  # type: ignore[operator]
+                print(f"{problem}: ready in {folder} ({how})")
+            return 0
         path = download_dataset(args.name, root=args.root)
         print(f"{args.name}: ready in {path}")
         return 0
@@ -491,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", default=None, metavar="download", help="download NAME: fetch a dataset")
     p.add_argument("name", nargs="?", default=None)
     p.add_argument("--root", type=Path, default=None, help="where to download (default: ~/.cache/cnnkit/<name>)")
+    p.add_argument("--problem", action="append", default=None, metavar="NAME", help="ucr: a problem to download (repeatable)")
+    p.add_argument("--sha256", default=None, metavar="HEX", help="ucr: the SHA-256 the problem's zip must have")
     p.add_argument("--json", action="store_true")
     return parser
 

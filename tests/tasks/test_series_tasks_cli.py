@@ -39,7 +39,7 @@ def test_forecasting_cli(tmp_path: Path, capsys) -> None:
     assert main(["train", "--out", str(tmp_path / "bad"), *_sets(sets + ["data.horizon=3"])]) == 2
 
 
-def test_anomaly_cli(tmp_path: Path) -> None:
+def test_anomaly_cli(tmp_path: Path, capsys) -> None:
     rng = np.random.default_rng(0)
     for split, n in (("TRAIN", 300), ("TEST", 200)):
         v = np.sin(np.arange(n) / 3) + 0.05 * rng.normal(size=n)
@@ -56,3 +56,14 @@ def test_anomaly_cli(tmp_path: Path) -> None:
     assert main(["train", "--out", str(out), *_sets(sets)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert 0 <= summary["test_f1"] <= 1 and 0 <= summary["test_roc_auc"] <= 1 and summary["test_count"] == 200
+    assert "test_f1_adjusted" in summary and "test_best_f1_adjusted" in summary
+    # predict scores every step of a raw series longer than the window, as the test split is scored
+    np.save(tmp_path / "a.npy", np.sin(np.arange(40) / 3))
+    capsys.readouterr()
+    assert main(["predict", str(out), str(tmp_path / "a.npy"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows[0]["scores"]) == 40 and all(0 <= v <= 1 for v in rows[0]["scores"])
+    assert rows[0]["threshold"] == pytest.approx(json.loads((out / "model.json").read_text())["task"].get("threshold", 0.5))
+    # explain takes the series' last window (the model's input length), not the whole series
+    assert main(["explain", str(out), str(tmp_path / "a.npy"), "--method", "saliency", "--out", str(tmp_path / "x")]) == 0
+    assert list((tmp_path / "x").glob("*.png"))

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..data.series_build import prepare_series
+from ..data.sources.anomaly_csv import anomaly_windows
 from ..data.sources.arrays import load_npy
 from ..data.sources.ts_format import read_ts
 from ..errors import CnnkitError, DataError
@@ -137,6 +138,8 @@ def predict_series(
         if on_skip is not None:
             on_skip(name, error)
 
+    if task.name == "anomaly":
+        return results + _predict_anomaly(task, loaded, inputs, skip, batch_size)
     # A forecaster sees the last `context` steps of each history, as in training.
     context = int((loaded.preprocessing.get("input_shape") or [1, 0])[-1]) if hasattr(task, "forecast") else None
     names, x = load_series_inputs(inputs, loaded.preprocessing, on_skip=skip, last=context or None)
@@ -155,3 +158,28 @@ def predict_series(
     for name, row in zip(names, rows):
         results.append({"input": name, **row})
     return results
+
+
+def _predict_anomaly(task: Any, loaded: Any, inputs: list[str | Path], skip: Callable[[str, str], None],
+                     batch_size: int) -> list[dict[str, Any]]:
+    """Every step of each series scored as the test split is: by the window of the run's length that ends
+    at it (the start padded with the first value), the sigmoid of that window's last logit; the steps at or
+    above the run's (fitted) threshold are listed."""
+    w = int((loaded.preprocessing.get("input_shape") or [1, 1])[-1])
+    model = loaded.model.eval()
+    dev = next(iter(model.parameters()), torch.empty(0)).device
+    rows: list[dict[str, Any]] = []
+    for item in inputs:
+        try:
+            for name, case in read_series_file(item, 1):
+                series = prepare_series([case], loaded.preprocessing, source=name)[0, 0].double().numpy()
+                x, _ = anomaly_windows(series, np.zeros(len(series), dtype=np.float32), w)
+                xt = torch.from_numpy(x.astype(np.float32))[:, None]
+                logits = torch.cat([model(xt[i : i + batch_size].to(dev)).float()[:, -1].cpu() for i in range(0, len(xt), batch_size)])
+                scores = torch.sigmoid(logits.double())
+                flagged = torch.nonzero(scores >= task.threshold).flatten().tolist()
+                rows.append({"input": name, "scores": [round(float(v), 6) for v in scores], "anomalies": flagged,
+                             "threshold": task.threshold})
+        except CnnkitError as exc:
+            skip(str(item), str(exc))
+    return rows

@@ -110,7 +110,10 @@ def plot_series_attribution(
 
 def explain_series_run(loaded: Any, inputs: list[str | Path], *, method: str, target: int | None, out: str | Path) -> list[Path]:
     """``explain`` for a series run: one PNG per input series in ``out``, plus ``attributions.json``."""
-    names, x = load_series_inputs(inputs, loaded.preprocessing)
+    # Windowed tasks (forecasting, anomaly) saw windows of the recorded length: explain each input's last one.
+    windowed = str((loaded.info.get("task") or {}).get("name", "")) in ("forecasting", "anomaly")
+    last = int((loaded.preprocessing.get("input_shape") or [1, 0])[-1]) if windowed else None
+    names, x = load_series_inputs(inputs, loaded.preprocessing, last=last or None)
     attr, tgt, prob = attribute_series(loaded.model, x, method, target=target)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

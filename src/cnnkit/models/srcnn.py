@@ -71,7 +71,11 @@ class SRCNN(FeatureHeadModel):
 
     Deviations:
         The paper's fully connected widths are not given; here ``2w`` then ``w`` (one logit per step).
-        The saliency map is scaled to unit mean per window before the convolutions.
+        Each window is scaled to ``[0, 3]`` (min-max) before the spectral residual, as the authors' code
+        scales its training windows (microsoft/anomalydetector, ``srcnn/generate_data.py``), so raw test
+        windows meet the CNN on the scale its injected training windows had; the saliency map is scaled to
+        unit mean per window before the convolutions (the code multiplies it by 100). The authors' code
+        convolves with kernel 1 over ``w`` channels; this follows the paper (kernel ``w``).
     """
 
     def __init__(self, *, window: int = 64, in_channels: int = 1, num_classes: int | None = None, seq_len: int | None = None) -> None:
@@ -90,7 +94,8 @@ class SRCNN(FeatureHeadModel):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = zero_padding(x)[0][:, 0]
-        s = spectral_residual(x)
+        lo, hi = x.amin(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)
+        s = spectral_residual(3 * (x - lo) / (hi - lo + 1e-5))
         return self.features((s / s.mean(dim=1, keepdim=True).clamp_min(1e-8))[:, None])
 
 

@@ -16,6 +16,9 @@ A :class:`Task` is data, like a model: registered by name in :data:`TASKS` (conf
 - how ``predict`` presents outputs (:meth:`Task.present`) and the closing line (:meth:`Task.headline`);
 - figures ``summary.json`` carries under their own names next to the ``test_*`` ones
   (:meth:`Task.summary_fields`: a GAN's ``fid`` with its feature network, floor and ceiling).
+- what it tunes on the validation split after training, if anything (:meth:`Task.fits_validation`,
+  :meth:`Task.fitting`, :meth:`Task.set_fitted`, :meth:`Task.fitted_kwargs`: multilabel's decision
+  thresholds, forecasting's conformal offsets), saved with the task in ``model.json``.
 
 The training loop (:mod:`cnnkit.train.trainer`) knows nothing else about the task, so a new application
 is one module here plus its tests. Tasks sit below ``runs``, ``evaluate`` and ``train`` in the package
@@ -26,7 +29,8 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -163,6 +167,35 @@ class Task(ABC):
         for x, y in batches:
             self.update_metrics(sums, step(x, y))
         return self.compute_metrics(sums)
+
+    # ------------------------------------------------------------------ fitted on the validation split
+    # One protocol for every rule tuned after training (multilabel's thresholds, forecasting's conformal
+    # offsets), so fit.py runs one pass: within ``fitting()`` the task's ``evaluate`` fits on the split it
+    # is given and returns ``{"fitted": ..., "count": N}``, which the trainer shares across DDP ranks.
+    _fitting: bool = False
+    fitted_key: ClassVar[str] = "fitted"
+    fitted_note: ClassVar[str] = "fitted on the validation split"
+    """``summary.json[fitted_key]``: what the fitted rule is and where it came from, in words."""
+
+    def fits_validation(self) -> bool:
+        """True when this task tunes a rule on the validation split after training; False by default."""
+        return False
+
+    @contextmanager
+    def fitting(self) -> Iterator[None]:
+        """Within this block :meth:`evaluate` fits on the split it is given instead of measuring it."""
+        self._fitting = True
+        try:
+            yield
+        finally:
+            self._fitting = False
+
+    def set_fitted(self, fitted: Any) -> None:
+        """Adopt what :meth:`evaluate` returned under :meth:`fitting` (its ``"fitted"`` value)."""
+
+    def fitted_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild the task as fitted (saved in ``model.json``); none by default."""
+        return {}
 
     def on_epoch_end(self, *, epoch: int, model: nn.Module, run_dir: Path | None, device: torch.device) -> None:
         """After each epoch's checkpoint, on rank 0 (e.g. a GAN's sample grid in ``plots/``); nothing by default."""

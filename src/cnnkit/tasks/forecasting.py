@@ -18,15 +18,17 @@ the series (rolling-origin evaluation with a fixed model, Tashman 2000).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from ..errors import DataError
-from .base import Forward, StepOutput, Task, register_task
+from .base import EvalStep, Forward, StepOutput, Task, register_task
 
-__all__ = ["Forecasting", "forecast_errors", "pinball_loss"]
+__all__ = ["Forecasting", "conformal_offsets", "forecast_errors", "pinball_loss"]
 
 _EPS = 1e-8
 
@@ -42,6 +44,30 @@ def pinball_loss(pred: Tensor, y: Tensor, quantiles: Tensor) -> Tensor:
     diff = y[:, None, :] - pred
     q = quantiles.to(pred)[None, :, None]
     return torch.maximum(q * diff, (q - 1) * diff).mean()
+
+
+def conformal_offsets(scores: Tensor, quantiles: list[float]) -> Tensor:
+    """Split-conformal offset of each quantile level from calibration ``scores`` ``(N, Q)`` = ``y - q_tau(x)``.
+
+    The offset of level ``tau`` is the ``k``-th smallest of its ``N`` scores, ``k = ceil((N + 1) tau)``
+    (Romano et al. 2019, Eq. 7 and Theorem 2, one tail at a time): for exchangeable scores
+    ``tau <= P(y <= q_tau(x) + offset) < tau + 1 / (N + 1)``. With too few scores for a level
+    (``k > N``) the largest score is used and the lower bound no longer holds. This is the order statistic
+    of ``cnnkit.evaluate.conformal_quantile`` with ``alpha = 1 - tau``, written again here because tasks
+    sit below ``evaluate`` in the package order.
+
+    Example:
+        >>> conformal_offsets(torch.arange(1.0, 10.0)[:, None], [0.5]).tolist()  # k = ceil(10 * 0.5) = 5
+        [5.0]
+    """
+    if scores.ndim != 2 or scores.shape[1] != len(quantiles):
+        raise ValueError(f"Expected scores of shape (N, {len(quantiles)}). Received: {tuple(scores.shape)}")
+    n = scores.shape[0]
+    if n == 0:
+        raise DataError("conformal calibration needs at least one validation window; set data.val_fraction > 0")
+    s = scores.double().sort(dim=0).values
+    k = [min(max(math.ceil((n + 1) * q), 1), n) - 1 for q in quantiles]
+    return torch.stack([s[k[i], i] for i in range(len(quantiles))])
 
 
 def forecast_errors(point: Tensor, y: Tensor, context: Tensor, season: int = 1) -> dict[str, Tensor]:
@@ -70,6 +96,10 @@ class Forecasting(Task):
             empty: a point forecast. The point forecast of quantile models is the median (or the middle
             quantile).
         season: the seasonal period of MASE's scale (12 for monthly data with a yearly cycle; 1: naive).
+        conformal: after training, calibrate the quantiles on the validation split (CQR, see the module
+            docstring) when the run has one; only for quantile forecasts.
+        offsets: one conformal offset per quantile, in units of the window's std (what a run saves after
+            calibrating; may be set by hand); None: uncalibrated.
 
     Example:
         >>> task = Forecasting(horizon=2)
@@ -84,7 +114,11 @@ class Forecasting(Task):
     metric_names: ClassVar[tuple[str, ...]] = ("loss", "mae", "rmse", "smape", "mase")
     monitor: ClassVar[tuple[str, str]] = ("rmse", "min")
 
-    def __init__(self, *, horizon: int = 12, quantiles: list[float] | None = None, season: int = 1) -> None:
+    fitted_key: ClassVar[str] = "calibration"
+    fitted_note: ClassVar[str] = "conformalized quantile regression (Romano et al. 2019) on the validation split"
+
+    def __init__(self, *, horizon: int = 12, quantiles: list[float] | None = None, season: int = 1,
+                 conformal: bool = True, offsets: list[float] | None = None) -> None:
         if horizon < 1:
             raise ValueError(f"Expected horizon >= 1. Received: horizon={horizon}")
         if season < 1:
@@ -96,6 +130,10 @@ class Forecasting(Task):
         cover = tuple(f"coverage_{q:g}" for q in qs) + (("interval_coverage",) if len(qs) >= 2 else ())
         self.metric_names = Forecasting.metric_names + cover  # type: ignore[misc]
         self._q = torch.tensor(qs, dtype=torch.float32)
+        if offsets is not None and (len(offsets) != len(qs) or not all(math.isfinite(float(v)) for v in offsets)):
+            raise ValueError(f"Expected {len(qs)} finite offsets, one per quantile. Received: offsets={offsets}")
+        self.conformal = bool(conformal)
+        self.offsets = None if offsets is None else torch.tensor([float(v) for v in offsets], dtype=torch.float32)
 
     @property
     def num_outputs(self) -> int:
@@ -116,6 +154,9 @@ class Forecasting(Task):
         mean = x.mean(dim=-1, keepdim=True)
         std = x.std(dim=-1, unbiased=False, keepdim=True).clamp_min(1e-5)
         z = self._split(forward((x - mean) / std))
+        if self.offsets is not None and not self._fitting:
+            # Offsets are in the window's scale; sorting restores the order of crossed quantiles.
+            z = (z + self.offsets.to(z)[None, :, None]).sort(dim=1).values
         return z * std[:, :1] + mean[:, :1], mean[:, 0, 0], std[:, 0, 0]
 
     def point(self, q: Tensor) -> Tensor:
@@ -158,6 +199,32 @@ class Forecasting(Task):
         if len(self.quantiles) >= 2:
             state[7 + len(self.quantiles)] += ((y >= q[:, 0]) & (y <= q[:, -1])).sum()
 
+    # ------------------------------------------------------------------ conformal calibration
+
+    def fits_validation(self) -> bool:
+        return self.conformal and bool(self.quantiles)
+
+    def evaluate(self, step: EvalStep, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device) -> dict[str, Any]:
+        if not self._fitting:
+            return super().evaluate(step, batches, device)
+        nq, scores = len(self.quantiles), []
+        for x, y in batches:
+            out = step(x, y)  # uncalibrated: forecast() skips the offsets while fitting
+            b = out.target.shape[0]
+            q = out.outputs[:, : nq * self.horizon].detach().double().view(b, nq, self.horizon)
+            context = out.outputs[:, nq * self.horizon :].detach().double()
+            std = context.std(dim=1, unbiased=False).clamp_min(1e-5)[:, None, None]
+            # (y - q) / std: scores on the window's scale, so windows of a growing series weigh alike.
+            scores.append(((out.target.double()[:, None, :] - q) / std).permute(0, 2, 1).reshape(-1, nq))
+        offsets = conformal_offsets(torch.cat(scores) if scores else torch.zeros(0, nq), self.quantiles)
+        return {"fitted": [float(v) for v in offsets], "count": int(sum(len(v) for v in scores))}
+
+    def set_fitted(self, fitted: Any) -> None:
+        self.offsets = None if fitted is None else torch.tensor([float(v) for v in fitted], dtype=torch.float32)
+
+    def fitted_kwargs(self) -> dict[str, Any]:
+        return {} if self.offsets is None else {"offsets": [round(float(v), 6) for v in self.offsets]}
+
     def compute_metrics(self, state: Tensor) -> dict[str, float]:
         v = state.tolist()
         windows, points = v[1], v[2]
@@ -194,4 +261,5 @@ class Forecasting(Task):
         return f"test RMSE: {r:.4g}" + (f", MASE: {m:.3f}" if isinstance(m, (int, float)) else "")
 
     def __repr__(self) -> str:
-        return f"Forecasting(horizon={self.horizon}, quantiles={self.quantiles}, season={self.season})"
+        offsets = None if self.offsets is None else [round(float(v), 4) for v in self.offsets]
+        return f"Forecasting(horizon={self.horizon}, quantiles={self.quantiles}, season={self.season}, offsets={offsets})"

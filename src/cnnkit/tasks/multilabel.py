@@ -140,6 +140,7 @@ class MultiLabel(Task):
     """
 
     name: ClassVar[str] = "multilabel"
+    fitted_key: ClassVar[str] = "thresholds"
     target: ClassVar[str] = "multi-hot labels, float of shape (N, K) with values 0 or 1"
     metric_names: ClassVar[tuple[str, ...]] = ("loss", "f1_micro", "subset_accuracy")
     monitor: ClassVar[tuple[str, str]] = ("loss", "min")
@@ -255,7 +256,7 @@ class MultiLabel(Task):
     def evaluate(self, step: EvalStep, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device) -> dict[str, Any]:
         if self._fitting:
             thresholds = self.fit_thresholds(step, batches)
-            return {"thresholds": thresholds, "count": len(thresholds)}
+            return {"fitted": thresholds, "thresholds": thresholds, "count": len(thresholds)}
         logits, targets, loss_sum = self.gather(step, batches)
         n = logits.shape[0]
         result = self.metrics_of(logits, targets)
@@ -270,19 +271,22 @@ class MultiLabel(Task):
         self.thresholds = best_thresholds(torch.sigmoid(logits.double()), targets, default=self.threshold)
         return self.thresholds.tolist()
 
+    def fits_validation(self) -> bool:
+        return self.tune_thresholds
+
     @contextmanager
     def fitting_thresholds(self) -> Iterator[None]:
         """Within this block :meth:`evaluate` fits the thresholds on the split it is given and returns
         ``{"thresholds": [...], "count": N}`` instead of metrics (so a trainer's own evaluation, DDP
-        broadcast included, runs the pass)."""
-        self._fitting = True
-        try:
+        broadcast included, runs the pass); :meth:`Task.fitting` under its own name."""
+        with self.fitting():
             yield
-        finally:
-            self._fitting = False
 
     def set_thresholds(self, thresholds: Sequence[float] | None) -> None:
         self.thresholds = None if thresholds is None else torch.tensor([float(v) for v in thresholds], dtype=torch.float64)
+
+    def set_fitted(self, fitted: Any) -> None:
+        self.set_thresholds(fitted)
 
     def fitted_kwargs(self) -> dict[str, Any]:
         """What ``model.json``'s task record must add so the task is rebuilt as fitted (the thresholds)."""

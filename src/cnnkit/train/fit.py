@@ -361,27 +361,26 @@ def _trainer(
 
 
 def _fit_decision_rules(trainer: Trainer, bundle: Any, summary: dict[str, Any]) -> None:
-    """Tasks whose decisions are tuned on the validation split (multilabel's per-label thresholds) tune
-    them on the final weights, on every rank (rank 0 computes, the trainer shares it); the test metrics
-    are then measured again with them."""
+    """Tasks that tune a rule on the validation split (multilabel's per-label thresholds, forecasting's
+    conformal offsets) tune it on the final weights, on every rank (rank 0 computes, the trainer shares
+    it); the test metrics are then measured again with it."""
     task = trainer.task
-    fitting = getattr(task, "fitting_thresholds", None)
     val = getattr(bundle, "val", None)
-    if fitting is None or val is None or not getattr(task, "tune_thresholds", False):
+    if val is None or not task.fits_validation():
         return
-    with fitting():
+    with task.fitting():
         fitted = trainer.evaluate(val)
-    task.set_thresholds(fitted["thresholds"])  # type: ignore[attr-defined]
+    task.set_fitted(fitted["fitted"])
     if getattr(bundle, "test", None) is not None:
         test = trainer.evaluate(bundle.test)
         summary.update({("test_count" if k == "count" else f"test_{k}"): v for k, v in test.items()})
-    summary["thresholds"] = "fitted on the validation split"
+    summary[type(task).fitted_key] = task.fitted_note
 
 
 def _task_record(cfg: Config, bundle: Any, task: Any = None) -> dict[str, Any]:
     kind = getattr(bundle, "kind", "image")
     meta = dict(getattr(bundle, "meta", None) or {})
-    fitted = task.fitted_kwargs() if hasattr(task, "fitted_kwargs") else {}
+    fitted = task.fitted_kwargs() if task is not None else {}
     if cfg.task.name == "classification" and not cfg.task.kwargs() and kind == "image" and not meta and not fitted:
         return {}
     return {"task": {"name": cfg.task.name, **cfg.task.kwargs(), **fitted}, "kind": kind, "data_meta": meta}

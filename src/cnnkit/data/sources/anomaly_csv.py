@@ -11,6 +11,14 @@ other step with probability ``inject / 10``, ``x_i <- x_i + (mean_local + mean) 
 1)``, with ``mean_local`` the mean of the preceding points, ``mean`` and ``var`` those of the window; the
 labels mark the injected steps (and any labelled anomaly). Drawn once, from ``data.split_seed``. Test
 windows end at every step of the test part (the first ``w - 1`` repeat the first value before the start).
+With ``data.val_fraction``, the last part of the training steps is held out *without* injected anomalies:
+windows ending at each of its steps, on whose normal steps ``task: anomaly`` fits its threshold.
+
+Eq. 7 is not scale-free (``var`` grows with the square of the series' units: on a series near 70 with std
+13 it made anomalies 10^4 times the signal, which teaches the CNN nothing about real ones), so each window
+is first scaled to ``[0, 3]`` (min-max) and the factor ``1 + var`` capped at 10, as the authors' code does
+(microsoft/anomalydetector, ``srcnn/generate_data.py``, which also takes ``mean_local`` as the average of
+the point and the two before it); :class:`~cnnkit.models.srcnn.SRCNN` scales every window it sees alike.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from ..loader import TensorLoader
 from .forecast_csv import read_series_csv
 from .ucr import aeon_data_dir
 
-__all__ = ["AnomalyOptions", "inject_anomalies", "anomaly_windows"]
+__all__ = ["AnomalyOptions", "inject_anomalies", "anomaly_windows", "minmax3"]
 
 
 class AnomalyOptions(BaseModel):
@@ -65,17 +73,24 @@ def _files(o: AnomalyOptions, root: str | None) -> tuple[Path, Path | None]:
     raise DataError(f"series-anomaly: {safe_text(o.series, 80)!r} is neither a CSV file nor a folder with *_TRAIN.csv and *_TEST.csv")
 
 
+def minmax3(x: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` scaled to ``[0, 3]`` (the authors' ``normalize`` in ``srcnn/generate_data.py``)."""
+    lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
+    return 3 * (x - lo) / (hi - lo + 1e-5)
+
+
 def inject_anomalies(x: np.ndarray, rng: np.random.Generator, p_last: float) -> tuple[np.ndarray, np.ndarray]:
-    """Windows ``(N, w)`` with Ren et al.'s synthetic anomalies (see the module docstring); returns
-    ``(x, injected (N, w) 0/1)``."""
+    """Windows ``(N, w)`` scaled to ``[0, 3]`` with Ren et al.'s synthetic anomalies (see the module
+    docstring); returns ``(x, injected (N, w) 0/1)``."""
     n, w = x.shape
+    x = minmax3(x.astype(np.float64))
     hit = rng.random((n, w)) < p_last / 10
     hit[:, -1] = rng.random(n) < p_last
     mean, var = x.mean(1, keepdims=True), x.var(1, keepdims=True)
-    csum = np.cumsum(x, axis=1)
-    local = np.concatenate([x[:, :1], csum[:, :-1] / np.arange(1, w)], axis=1)
+    csum = np.cumsum(np.pad(x, ((0, 0), (2, 0)), mode="edge"), axis=1)
+    local = (csum[:, 2:] - np.pad(csum, ((0, 0), (1, 0)))[:, :w]) / 3  # mean of x[i-2..i], edge-padded
     r = rng.normal(size=(n, w))
-    out = np.where(hit, x + (local + mean) * (1 + var) * r, x)
+    out = np.where(hit, x + (local + mean) * np.minimum(1 + var, 10) * r, x)
     return out, hit.astype(np.float32)
 
 
@@ -98,28 +113,35 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
     else:
         s_te, l_te = _read(te_path, o)
     w = o.window
-    if len(s_tr) < w + 1 or len(s_te) < 1:
-        raise DataError(f"series-anomaly: {len(s_tr)} training steps are too few for window {w}; lower data.window")
+    # The last data.val_fraction of the training steps is a clean validation segment: windows ending at
+    # each of its steps, without injected anomalies, so the anomaly task can fit its threshold to the
+    # scores of normal steps (the training part of a UCR anomaly series is anomaly-free by construction).
+    n_val = int(round(len(s_tr) * cfg.val_fraction))
+    fit_end = len(s_tr) - n_val
+    if fit_end < w + 1 or len(s_te) < 1:
+        raise DataError(f"series-anomaly: {fit_end} training steps are too few for window {w}; lower data.window or data.val_fraction")
     view = np.lib.stride_tricks.sliding_window_view
-    x_tr, y_tr = view(s_tr, w).copy(), view(l_tr, w).copy()
+    x_tr, y_tr = view(s_tr[:fit_end], w).copy(), view(l_tr[:fit_end], w).copy()
     x_tr, injected = inject_anomalies(x_tr, np.random.default_rng(cfg.split_seed), o.inject)
     y_tr = np.maximum(y_tr, injected)
     x_te, y_te = anomaly_windows(s_te, l_te, w)
-    n_val = int(len(x_tr) * cfg.val_fraction)
     common: dict[str, Any] = dict(seed=seed, device=device, keep_on_device=cfg.device_data)
 
     def t(a: np.ndarray, x: bool) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float32))[:, None] if x else torch.from_numpy(a.astype(np.float32))
 
-    k = len(x_tr) - n_val
-    train = TensorLoader(t(x_tr[:k], True), t(y_tr[:k], False), batch_size=cfg.batch_size, shuffle=True,
+    k = len(x_tr)
+    train = TensorLoader(t(x_tr, True), t(y_tr, False), batch_size=cfg.batch_size, shuffle=True,
                          rank=rank, world_size=world_size, **common)
-    val = TensorLoader(t(x_tr[k:], True), t(y_tr[k:], False), batch_size=cfg.eval_batch_size, **common) if n_val else None
+    val = None
+    if n_val:
+        x_va, y_va = view(s_tr, w)[fit_end - w + 1 :], view(l_tr, w)[fit_end - w + 1 :]  # windows ending in the segment
+        val = TensorLoader(t(x_va.copy(), True), t(y_va.copy(), False), batch_size=cfg.eval_batch_size, **common)
     test = TensorLoader(t(x_te, True), t(y_te, False), batch_size=cfg.eval_batch_size, **common)
     pre = {"kind": "series", "input_shape": [1, w], "normalize": "none", "missing": "linear", "padding": "nan-end"}
     return DataBundle(
         train=train, val=val, test=test, num_classes=w, class_names=[], input_shape=(1, w), preprocessing=pre,
-        train_indices=np.arange(k), val_indices=np.arange(k, len(x_tr)) if n_val else None, dataset="series-anomaly",
+        train_indices=np.arange(k), val_indices=np.arange(k, k + n_val) if n_val else None, dataset="series-anomaly",
         kind="series", model_kwargs={"in_channels": 1, "num_classes": w, "seq_len": w},
         meta={"series": o.series, "window": w, "test_steps": int(len(s_te)), "test_anomalies": int(l_te.sum())},
     )

@@ -6,7 +6,8 @@ in ``data.root`` (the folder itself or ``data.root/NAME``) when set, and only th
 ``$CNNKIT_DATA/ucr[/NAME]``, ``~/.cache/cnnkit/ucr[/NAME]``, ``/usr/share/datasets/ucr[/NAME]``, then among
 the problems the ``aeon`` package ships in its wheel (GunPoint, ItalyPowerDemand, ArrowHead, OSULeaf,
 ACSF1, PickupGestureWiimoteZ, BasicMotions, JapaneseVowels, ...). aeon is used only as a place where files
-lie; cnnkit reads them itself.
+lie; cnnkit reads them itself. ``cnnkit datasets download ucr --problem NAME`` fetches any other problem
+into ``~/.cache/cnnkit/ucr/NAME`` (:mod:`.ucr_download`).
 
 Class indices follow the order of the labels in the training file's ``@classLabel`` line.
 """
@@ -28,6 +29,7 @@ from .._core import DATASETS, DatasetSpec, check_root, search_dirs
 from ..series import SeriesAugmentConfig
 from ..series_build import series_bundle
 from .ts_format import TsFile, read_ts
+from .ucr_download import download_problems
 
 __all__ = ["UcrOptions", "aeon_data_dir", "bundled_problems", "find_problem", "load_problem"]
 
@@ -151,5 +153,7 @@ DATASETS.add(
         has_test_split=True,
         # `cnnkit datasets` lists it as present when aeon is installed (its wheel ships a few problems).
         bundled="aeon" if aeon_data_dir() is not None else None,
+        # `cnnkit datasets download ucr --problem NAME`: one problem at a time from the archive's mirror.
+        extra={"download_problems": download_problems},
     ),
 )
