@@ -22,7 +22,7 @@ RECIPE = Path(__file__).resolve().parents[2] / "configs" / "dqn-minatar.yaml"
 TINY = [
     "task.frames=600", "task.replay_size=1000", "task.replay_start=100", "task.batch_size=8", "task.update_every=2",
     "task.target_update=50", "task.epsilon_frames=300", "task.eval_every=300", "task.eval_episodes=1",
-    "task.checkpoint_every=100", "task.max_episode_frames=100", "train.threads=1",
+    "task.checkpoint_every=100", "env.max_episode_frames=100", "train.threads=1",
 ]
 
 
@@ -130,7 +130,7 @@ def test_resume_refuses_a_changed_algorithm_setting(reference: Path, capsys: pyt
 
 
 def test_bad_names_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    assert main(_args(tmp_path / "a", ["task.env=breakot"])) == 2
+    assert main(_args(tmp_path / "a", ["env.name=breakot"])) == 2
     err = capsys.readouterr().err
     assert "unknown environment 'breakot'; did you mean 'breakout'?" in err and "Traceback" not in err
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a" / "checkpoints").glob("*"))
