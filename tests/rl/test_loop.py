@@ -153,3 +153,57 @@ def test_play_writes_a_gif(reference: Path, tmp_path: Path, capsys: pytest.Captu
 def test_evaluate_points_to_play(reference: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["evaluate", str(reference)]) == 2
     assert "is a dqn run, which has no dataset; measure it with cnnkit play" in capsys.readouterr().err
+
+
+def test_env_name_chooses_the_game_and_task_env_is_an_alias(tmp_path: Path):
+    from cnnkit.config import load_config
+
+    assert load_config(RECIPE, ["env.name=Asterix"]).env.name == "asterix"
+    old = load_config(None, ["task.name=dqn", "task.env=seaquest", "task.sticky_actions=0.0"])  # first-pass run folders
+    assert old.env.name == "seaquest" and old.env.sticky_actions == 0.0 and "env" not in old.task.kwargs()
+    from cnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"config key env.name: unknown environment 'breakot'; did you mean 'breakout'\?"):
+        load_config(RECIPE, ["env.name=breakot"])
+    with pytest.raises(ConfigError, match=r"task.env: moved to env.name, which says 'breakout'"):
+        load_config(RECIPE, ["task.env=asterix"])
+
+
+@pytest.fixture(scope="module")
+def vector_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dqn") / "vec"
+    assert main(_args(out, ["env.num_envs=3"])) == 0
+    return out
+
+
+def test_vector_of_environments_counts_every_copys_frames(vector_reference: Path):
+    rows = [json.loads(line) for line in (vector_reference / "metrics.jsonl").read_text().splitlines()]
+    assert [r["frames"] for r in rows] == [300, 600]  # 3 divides both
+    summary = json.loads((vector_reference / "summary.json").read_text())
+    assert summary["num_envs"] == 3 and summary["updates"] == (600 - 100) // 2 + 1
+    # three copies of one seed would play the same games: the copies are seeded apart
+    from cnnkit.rl.vector import VectorEnv
+
+    envs = VectorEnv("asterix", num_envs=3, seed=0)
+    obs = envs.reset_all()
+    trajectories = []
+    for i in range(3):
+        trajectories.append([envs.step_one(i, 0)[0].tobytes() for t in range(30)])
+    assert len({tuple(t) for t in trajectories}) == 3 and obs.shape == (3, 4, 10, 10)
+
+
+def test_vector_resume_from_an_earlier_checkpoint_is_exact(vector_reference: Path, tmp_path: Path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(vector_reference, run)
+    shutil.rmtree(run / "checkpoints")
+    assert main(_args(tmp_path / "half", ["env.num_envs=3", "task.frames=300"])) == 0
+    shutil.copytree(tmp_path / "half" / "checkpoints", run / "checkpoints")
+    assert main(["train", "--resume", str(run), "--quiet", "--set", "task.frames=600"]) == 0
+    assert _same(_weights(run), _weights(vector_reference))
+
+
+def test_resume_refuses_another_number_of_environments(vector_reference: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["train", "--resume", str(vector_reference), "--set", "env.num_envs=2"]) == 2
+    assert "env.num_envs cannot change on resume" in capsys.readouterr().err
