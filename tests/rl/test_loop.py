@@ -207,3 +207,19 @@ def test_vector_resume_from_an_earlier_checkpoint_is_exact(vector_reference: Pat
 def test_resume_refuses_another_number_of_environments(vector_reference: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["train", "--resume", str(vector_reference), "--set", "env.num_envs=2"]) == 2
     assert "env.num_envs cannot change on resume" in capsys.readouterr().err
+
+
+def test_refusals_come_before_the_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    # a memory too big for this machine: computed from the sizes, nothing allocated, no folder made
+    assert main(_args(tmp_path / "big", ["task.replay_size=100000000000"])) == 2
+    err = capsys.readouterr().err
+    assert "replay memory of 100,000,000,000 transitions of shape (4, 10, 10) needs" in err and "lower task.replay_size" in err
+    assert not (tmp_path / "big").exists()
+    # a missing optional package: one line naming it
+    monkeypatch.setitem(sys.modules, "minatar", None)  # import minatar now raises ImportError
+    assert main(_args(tmp_path / "nopkg")) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].endswith("needs the 'minatar' package: pip install minatar (or pip install -e \".[rl]\")")
+    assert "Traceback" not in err and not (tmp_path / "nopkg").exists()
+    assert main(_args(tmp_path / "noenv", ["env.name=null"])) == 2
+    assert "task dqn needs an environment: --set env.name=breakout" in capsys.readouterr().err

@@ -37,9 +37,9 @@ from ..train import checkpoint as ckpt
 from ..train.signals import handle_stop_signals
 from ..train.trainer import TrainingInterrupted
 from .dqn import dqn_update, epsilon_at, epsilon_greedy
-from .envs import require
+from .envs import make_env, require
 from .evaluate import evaluate_policy, summarize_returns
-from .replay import ReplayMemory, replay_bytes
+from .replay import ReplayMemory, check_replay_fits, replay_bytes
 from .session import RunSession, open_session
 from .vector import VectorEnv
 
@@ -243,7 +243,8 @@ def _line(row: dict[str, Any], frames: int) -> str:
 
 def _check_env(cfg: Config) -> str:
     """The configured environment's name, once it is known to exist and its package to be installed: checked
-    before the run folder is made, so a bad name or a missing package leaves nothing behind."""
+    before the run folder is made, so a bad name or a missing package leaves nothing behind. (The replay
+    memory's size is checked then too, from the environment's observation shape: see :func:`_precheck`.)"""
     name = cfg.env.name
     if name is None:
         raise ConfigError("task dqn needs an environment: --set env.name=breakout (asterix, freeway, seaquest, "
@@ -255,6 +256,16 @@ def _check_env(cfg: Config) -> str:
     else:
         require("minatar", "minatar", f"MinAtar environment {name!r}")
     return name
+
+
+def _precheck(cfg: Config) -> None:
+    """Everything that can be refused before the run folder exists: the task's settings, the environment
+    and its package, and whether the replay memory fits in memory (from the observation shape alone)."""
+    task = create_task(cfg.task.name, **cfg.task.kwargs())
+    assert isinstance(task, DQNTask)
+    name = _check_env(cfg)
+    probe = make_env(name, sticky_actions=cfg.env.sticky_actions)
+    check_replay_fits(task.replay_size, probe.obs_shape, device=resolve_device(cfg.train.device))
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -278,8 +289,7 @@ def run_dqn(
         TrainingInterrupted: SIGTERM/SIGINT, after a checkpoint (exit 75; ``cnnkit train --resume RUN``).
     """
     if cfg is not None:
-        create_task(cfg.task.name, **cfg.task.kwargs())  # a bad setting fails before the run folder exists
-        _check_env(cfg)
+        _precheck(cfg)
     session = open_session(cfg, out=out, overwrite=overwrite, resume=resume, quiet=quiet)
     cfg = session.cfg
     task = create_task(cfg.task.name, **cfg.task.kwargs())
