@@ -12,6 +12,9 @@
      (a list of namedtuples of float tensors, ``random.sample`` + ``torch.cat`` per minibatch) stands in,
      labelled as such.
    Repeats are interleaved so load on a shared machine hits every contestant alike; ratio = / reference.
+   The clock is the process's CPU time (``--clock cpu``, the default; one thread, so it is the compute
+   each frame took), which other processes on a shared machine disturb far less than wall time does;
+   ``--clock wall`` for an idle machine.
 2. ``--budget N``: ``cnnkit train configs/dqn-minatar.yaml`` for N frames per game (``--games``), reporting
    the final evaluation return (20 episodes at epsilon 0.05), the mean return of the training episodes of
    the last interval (epsilon-greedy, the measure of the paper's curves), the random policy's, next to the
@@ -45,6 +48,8 @@ from cnnkit.rl.loop import DQNAgent, run_dqn
 from cnnkit.rl.vector import VectorEnv
 from cnnkit.tasks import create_task
 
+CLOCK = {"cpu": time.process_time, "wall": time.perf_counter}
+clock = time.process_time
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "dqn-minatar.yaml"
 Transition = namedtuple("Transition", "state next_state action reward terminal")
 
@@ -67,10 +72,10 @@ def cnnkit_fps(game: str, frames: int, num_envs: int, warm: int) -> float:
     agent = DQNAgent(task, cfg, envs, torch.device("cpu"))  # type: ignore[arg-type]
     while agent.frame < warm:
         agent.step()
-    start, first = time.perf_counter(), agent.frame
+    start, first = clock(), agent.frame
     while agent.frame < warm + frames:
         agent.step()
-    return (agent.frame - first) / (time.perf_counter() - start)
+    return (agent.frame - first) / (clock() - start)
 
 
 def _load_reference(path: Path) -> ModuleType:
@@ -94,7 +99,7 @@ def reference_fps(module: ModuleType, game: str, frames: int, warm: int) -> floa
 
     def timed_train(*args: object) -> None:
         if not started:
-            started.append(time.perf_counter())
+            started.append(clock())
         train(*args)
 
     module.train = timed_train
@@ -107,7 +112,7 @@ def reference_fps(module: ModuleType, game: str, frames: int, warm: int) -> floa
         finally:
             module.train = train
     # dqn() learns from frame REPLAY_START_SIZE + 1 on (its `t > REPLAY_START_SIZE`)
-    return (frames - 1) / (time.perf_counter() - started[0])
+    return (frames - 1) / (clock() - started[0])
 
 
 def recreated_reference_fps(game: str, frames: int, warm: int) -> float:
@@ -120,10 +125,10 @@ def recreated_reference_fps(game: str, frames: int, warm: int) -> float:
     buffer: list[Transition] = []
     rnd = random.Random(0)
     s = torch.from_numpy(env.reset()).float().unsqueeze(0)
-    start = time.perf_counter()
+    start = clock()
     for t in range(warm + frames):
         if t == warm:
-            start = time.perf_counter()
+            start = clock()
         if rnd.random() < 0.1:
             a = rnd.randrange(env.num_actions)
         else:
@@ -145,7 +150,7 @@ def recreated_reference_fps(game: str, frames: int, warm: int) -> float:
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return frames / (time.perf_counter() - start)
+    return frames / (clock() - start)
 
 
 def _ms(values: list[float]) -> str:
@@ -156,7 +161,7 @@ def throughput(games: list[str], args: argparse.Namespace) -> None:
     module = _load_reference(args.reference) if args.reference else None
     ref_name = "MinAtar examples/dqn.py" if module else "re-created reference design"
     envs = [int(n) for n in args.envs.split(",") if n]
-    print(f"## frames/s while learning ({args.frames:,} frames x {args.repeats} repeats, {args.threads} thread(s), "
+    print(f"## frames/s while learning ({args.frames:,} frames x {args.repeats} repeats, {args.threads} thread(s), {args.clock} clock, "
           f"load average {os.getloadavg()[0]:.1f})\n")
     print(f"| game | {ref_name} | " + " | ".join(f"cnnkit, {n} env(s)" for n in envs) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in envs) + " |")
@@ -205,7 +210,10 @@ def main() -> None:
     ap.add_argument("--budget-envs", type=int, default=None, help="env.num_envs of the budget runs (default: the recipe's)")
     ap.add_argument("--games", default="breakout")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clock", choices=sorted(CLOCK), default="cpu", help="cpu: process CPU time; wall: elapsed time")
     args = ap.parse_args()
+    global clock
+    clock = CLOCK[args.clock]
     torch.set_num_threads(args.threads)
     games = [g.strip() for g in args.games.split(",") if g.strip()]
     if args.frames:
