@@ -1,10 +1,13 @@
 """Board games: win rates of a trained agent against a random player and OpenSpiel's MCTS bot.
 
-Trains ``configs/alphazero-tictactoe.yaml`` (or takes ``--run RUN``, any alphazero/blondie24 run folder) and
-plays ``--games`` games against each opponent, alternating who moves first; reports wins / draws / losses
-and the win rate's 95% Wilson interval. OpenSpiel's ``MCTSBot`` is plain UCT (c = 2) with one random
-rollout per leaf and N simulations per move (``--mcts 25,100``). Perfect play draws tic-tac-toe, so against a
-strong opponent "not losing" is the measure; the table shows both.
+Trains ``--config`` (default ``configs/alphazero-tictactoe.yaml``; also ``alphazero-connect-four.yaml``,
+``blondie24-checkers.yaml``), or takes ``--run RUN`` (any alphazero/blondie24 run folder), and plays
+``--games`` games against each opponent, alternating who moves first; reports wins / draws / losses and
+95% Wilson intervals. OpenSpiel's ``MCTSBot`` is plain UCT (c = 2) with one random rollout per leaf and N
+simulations per move (``--mcts 25,100``). The same-run baseline is the *untrained* network of the same
+architecture and seed, searching the same way (PUCT with the same simulations, or minimax to the same
+depth): what the training added is the difference between the two rows of an opponent. Perfect play
+draws tic-tac-toe, so against a strong opponent "not losing" is the measure; the table shows both.
 
     python benchmarks/games.py [--run RUN] [--games 40] [--mcts 25,100] [--config configs/alphazero-tictactoe.yaml]
 """
@@ -12,18 +15,39 @@ strong opponent "not losing" is the measure; the table shows both.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from cnnkit.config import load_config
+from cnnkit.games.alphazero import build_game_network
 from cnnkit.games.play import play_games
 from cnnkit.games.session_tools import wilson_interval
 from cnnkit.runs import load_model
 from cnnkit.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _untrained(loaded: Any, run: Path) -> Any:
+    """The run's agent with the network it started from: same architecture, initialised from the same seed."""
+    cfg = load_config(run / "config.yaml")
+    meta = loaded.info["data_meta"]
+    facts = {"in_channels": int(meta["in_channels"]), "board": list(meta["board"]), "num_actions": int(meta["num_actions"])}
+    kind = "blondie24" if loaded.info["task"]["name"] == "blondie24" else "alphazero_resnet"
+    model, _ = build_game_network(cfg, facts, kind=kind)
+    return dataclasses.replace(loaded, model=model.eval())
+
+
+def _row(name: str, opponent: str, r: dict[str, Any]) -> str:
+    w_lo, w_hi = wilson_interval(r["wins"], r["games"])
+    n_lo, n_hi = wilson_interval(r["wins"] + r["draws"], r["games"])
+    return (f"| {name} | {opponent} | {r['wins']} | {r['draws']} | {r['losses']} | {r['wins'] / r['games']:.0%} "
+            f"({w_lo:.0%}-{w_hi:.0%}) | {(r['wins'] + r['draws']) / r['games']:.0%} ({n_lo:.0%}-{n_hi:.0%}) |")
 
 
 def main() -> None:
@@ -33,6 +57,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--games", type=int, default=40)
     ap.add_argument("--mcts", default="25,100")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the untrained network's rows")
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,16 +66,15 @@ def main() -> None:
             run = Path(tmp) / "run"
             summary = fit(load_config(args.config, args.overrides), out=run, quiet=True)
             print(f"trained {args.config.name}: {summary.get('iterations', summary.get('generations'))} rounds, "
-                  f"{summary['wall_seconds']:.0f} s (measured on a loaded machine)\n")
+                  f"{summary['wall_seconds'] / 60:.1f} min (load average {os.getloadavg()[0]:.1f} on this machine)\n")
         loaded = load_model(run)
+        agents = [("trained", loaded)] + ([] if args.no_baseline else [("untrained", _untrained(loaded, run))])
         print(f"## {loaded.info['data_meta']['game']}: {loaded.info['task']['name']} agent, {args.games} games each\n")
-        print("| opponent | won | drawn | lost | win rate (95% CI) | not lost (95% CI) |\n| --- | --- | --- | --- | --- | --- |")
+        print("| agent | opponent | won | drawn | lost | win rate (95% CI) | not lost (95% CI) |\n"
+              "| --- | --- | --- | --- | --- | --- | --- |")
         for opponent in ["random", *[f"mcts:{n}" for n in args.mcts.split(",") if n]]:
-            r = play_games(loaded, games=args.games, against=opponent, seed=0)
-            w_lo, w_hi = wilson_interval(r["wins"], r["games"])
-            n_lo, n_hi = wilson_interval(r["wins"] + r["draws"], r["games"])
-            print(f"| {opponent} | {r['wins']} | {r['draws']} | {r['losses']} | {r['wins'] / r['games']:.0%} "
-                  f"({w_lo:.0%}-{w_hi:.0%}) | {(r['wins'] + r['draws']) / r['games']:.0%} ({n_lo:.0%}-{n_hi:.0%}) |")
+            for name, agent in agents:
+                print(_row(name, opponent, play_games(agent, games=args.games, against=opponent, seed=0)), flush=True)
 
 
 if __name__ == "__main__":

@@ -124,3 +124,20 @@ def test_importing_config_imports_no_package_above_it() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_env_section_bounds_and_the_dqn_alias() -> None:
+    from cnnkit.config import load_config
+    from cnnkit.errors import ConfigError
+
+    cfg = load_config(None)
+    assert cfg.env.name is None and cfg.env.num_envs == 1  # a supervised run's config carries the defaults
+    with pytest.raises(ConfigError, match=r"config key env.num_envs: .*1"):
+        load_config(None, ["env.num_envs=0"])
+    with pytest.raises(ConfigError, match=r"config key env.sticky_actions"):
+        load_config(None, ["env.sticky_actions=1.0"])
+    with pytest.raises(ConfigError, match=r"config key env.nmae: unknown key; did you mean 'name'"):
+        load_config(None, ["env.nmae=breakout"])
+    # task.env of the first DQN runs moves to env.name; another task keeps its own keys
+    moved = load_config(None, ["task.name=dqn", "task.env=Freeway", "task.max_episode_frames=500"])
+    assert (moved.env.name, moved.env.max_episode_frames) == ("freeway", 500) and moved.task.kwargs() == {}

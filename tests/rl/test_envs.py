@@ -73,3 +73,20 @@ def test_atari_nature_preprocessing():
     assert np.array_equal(nxt[:3], obs[1:])  # the stack slides by one frame
     with pytest.raises(ConfigError, match="unknown Atari game 'Breakot'.*did you mean 'Breakout'"):
         make_env("atari:Breakot")
+
+
+def test_missing_atari_package_is_one_line(monkeypatch: pytest.MonkeyPatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ale_py", None)  # as if ale-py were not installed
+    with pytest.raises(CnnkitError, match=r"^Atari game 'Breakout' needs the '(gymnasium|ale-py)' package: pip install"):
+        make_env("atari:Breakout")
+
+
+def test_names_in_their_canonical_spelling():
+    from cnnkit.rl.envs import canonical_env_name
+
+    assert canonical_env_name("Space-Invaders") == "space_invaders"
+    assert canonical_env_name("ALE/Pong-v5") == "atari:Pong" and canonical_env_name("atari:Pong") == "atari:Pong"
+    with pytest.raises(ConfigError, match="did you mean 'seaquest'"):
+        canonical_env_name("seaquset")

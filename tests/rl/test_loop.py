@@ -22,7 +22,7 @@ RECIPE = Path(__file__).resolve().parents[2] / "configs" / "dqn-minatar.yaml"
 TINY = [
     "task.frames=600", "task.replay_size=1000", "task.replay_start=100", "task.batch_size=8", "task.update_every=2",
     "task.target_update=50", "task.epsilon_frames=300", "task.eval_every=300", "task.eval_episodes=1",
-    "task.checkpoint_every=100", "task.max_episode_frames=100", "train.threads=1",
+    "task.checkpoint_every=100", "env.max_episode_frames=100", "train.threads=1",
 ]
 
 
@@ -130,7 +130,7 @@ def test_resume_refuses_a_changed_algorithm_setting(reference: Path, capsys: pyt
 
 
 def test_bad_names_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    assert main(_args(tmp_path / "a", ["task.env=breakot"])) == 2
+    assert main(_args(tmp_path / "a", ["env.name=breakot"])) == 2
     err = capsys.readouterr().err
     assert "unknown environment 'breakot'; did you mean 'breakout'?" in err and "Traceback" not in err
     assert not (tmp_path / "a").exists() or not any((tmp_path / "a" / "checkpoints").glob("*"))
@@ -153,3 +153,73 @@ def test_play_writes_a_gif(reference: Path, tmp_path: Path, capsys: pytest.Captu
 def test_evaluate_points_to_play(reference: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["evaluate", str(reference)]) == 2
     assert "is a dqn run, which has no dataset; measure it with cnnkit play" in capsys.readouterr().err
+
+
+def test_env_name_chooses_the_game_and_task_env_is_an_alias(tmp_path: Path):
+    from cnnkit.config import load_config
+
+    assert load_config(RECIPE, ["env.name=Asterix"]).env.name == "asterix"
+    old = load_config(None, ["task.name=dqn", "task.env=seaquest", "task.sticky_actions=0.0"])  # first-pass run folders
+    assert old.env.name == "seaquest" and old.env.sticky_actions == 0.0 and "env" not in old.task.kwargs()
+    from cnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"config key env.name: unknown environment 'breakot'; did you mean 'breakout'\?"):
+        load_config(RECIPE, ["env.name=breakot"])
+    with pytest.raises(ConfigError, match=r"task.env: moved to env.name, which says 'breakout'"):
+        load_config(RECIPE, ["task.env=asterix"])
+
+
+@pytest.fixture(scope="module")
+def vector_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dqn") / "vec"
+    assert main(_args(out, ["env.num_envs=3"])) == 0
+    return out
+
+
+def test_vector_of_environments_counts_every_copys_frames(vector_reference: Path):
+    rows = [json.loads(line) for line in (vector_reference / "metrics.jsonl").read_text().splitlines()]
+    assert [r["frames"] for r in rows] == [300, 600]  # 3 divides both
+    summary = json.loads((vector_reference / "summary.json").read_text())
+    assert summary["num_envs"] == 3 and summary["updates"] == (600 - 100) // 2 + 1
+    # three copies of one seed would play the same games: the copies are seeded apart
+    from cnnkit.rl.vector import VectorEnv
+
+    envs = VectorEnv("asterix", num_envs=3, seed=0)
+    obs = envs.reset_all()
+    trajectories = []
+    for i in range(3):
+        trajectories.append([envs.step_one(i, 0)[0].tobytes() for t in range(30)])
+    assert len({tuple(t) for t in trajectories}) == 3 and obs.shape == (3, 4, 10, 10)
+
+
+def test_vector_resume_from_an_earlier_checkpoint_is_exact(vector_reference: Path, tmp_path: Path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(vector_reference, run)
+    shutil.rmtree(run / "checkpoints")
+    assert main(_args(tmp_path / "half", ["env.num_envs=3", "task.frames=300"])) == 0
+    shutil.copytree(tmp_path / "half" / "checkpoints", run / "checkpoints")
+    assert main(["train", "--resume", str(run), "--quiet", "--set", "task.frames=600"]) == 0
+    assert _same(_weights(run), _weights(vector_reference))
+
+
+def test_resume_refuses_another_number_of_environments(vector_reference: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["train", "--resume", str(vector_reference), "--set", "env.num_envs=2"]) == 2
+    assert "env.num_envs cannot change on resume" in capsys.readouterr().err
+
+
+def test_refusals_come_before_the_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    # a memory too big for this machine: computed from the sizes, nothing allocated, no folder made
+    assert main(_args(tmp_path / "big", ["task.replay_size=100000000000"])) == 2
+    err = capsys.readouterr().err
+    assert "replay memory of 100,000,000,000 transitions of shape (4, 10, 10) needs" in err and "lower task.replay_size" in err
+    assert not (tmp_path / "big").exists()
+    # a missing optional package: one line naming it
+    monkeypatch.setitem(sys.modules, "minatar", None)  # import minatar now raises ImportError
+    assert main(_args(tmp_path / "nopkg")) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].endswith("needs the 'minatar' package: pip install minatar (or pip install -e \".[rl]\")")
+    assert "Traceback" not in err and not (tmp_path / "nopkg").exists()
+    assert main(_args(tmp_path / "noenv", ["env.name=null"])) == 2
+    assert "task dqn needs an environment: --set env.name=breakout" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from .schema import Config as Config
 from .schema import DataConfig as DataConfig
 from .schema import EarlyStoppingConfig as EarlyStoppingConfig
 from .schema import EMAConfig as EMAConfig
+from .schema import EnvConfig as EnvConfig
 from .schema import EvalConfig as EvalConfig
 from .schema import FiniteFloat as FiniteFloat
 from .schema import ModelConfig as ModelConfig
@@ -23,7 +24,7 @@ from .schema import TrainConfig as TrainConfig
 
 __all__ = [
     "Config", "ModelConfig", "DataConfig", "AugmentConfig", "TrainConfig", "CheckpointConfig",
-    "EarlyStoppingConfig", "EMAConfig", "PenaltyConfig", "OptimConfig", "ScheduleConfig", "EvalConfig",
+    "EarlyStoppingConfig", "EMAConfig", "PenaltyConfig", "OptimConfig", "ScheduleConfig", "EvalConfig", "EnvConfig",
     "FiniteFloat", "StrictInt",
     "load_config", "parse_overrides", "apply_overrides", "validate_config", "config_to_yaml", "read_yaml",
 ]

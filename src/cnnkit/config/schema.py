@@ -54,6 +54,7 @@ __all__ = [
     "OptimConfig",
     "ScheduleConfig",
     "EvalConfig",
+    "EnvConfig",
     "FiniteFloat",
     "StrictInt",
     "LOSS_ALIASES",
@@ -394,6 +395,53 @@ class EvalConfig(_Strict):
     ece_bins: StrictInt = Field(15, ge=2)
 
 
+def _env_name(name: str | None) -> str | None:
+    """An environment name in its canonical spelling, checked by :mod:`cnnkit.rl.envs` (imported now, as the
+    registries are: it imports only numpy), so ``--set env.name=breakot`` fails at load time, with close matches."""
+    if name is None:
+        return None
+    try:
+        return str(importlib.import_module("cnnkit.rl.envs").canonical_env_name(name))
+    except ConfigError as exc:
+        raise PydanticCustomError("unknown_name", "{message}", {"message": str(exc)}) from None
+
+
+class EnvConfig(_Strict):
+    """The environment an agent acts in (``task: dqn``): ``env: {name: breakout, num_envs: 4}``."""
+
+    key_path: ClassVar[str] = "env"
+    name: Annotated[str | None, AfterValidator(_env_name)] = Field(
+        None, description="a MinAtar game (breakout, asterix, freeway, seaquest, space_invaders) or atari:<Game>"
+    )
+    num_envs: StrictInt = Field(1, ge=1, le=256, description="copies stepped as one vector (one batched forward pass)")
+    sticky_actions: FiniteFloat = Field(0.1, ge=0, lt=1, description="probability of repeating the previous action")
+    max_episode_frames: StrictInt = Field(18_000, ge=1, description="an episode is cut after this many agent steps")
+
+
+# task.env / task.sticky_actions / task.max_episode_frames of the first DQN runs: they live in env now, and
+# run folders written before must still load and resume.
+_ENV_ALIASES = {"env": "name", "sticky_actions": "sticky_actions", "max_episode_frames": "max_episode_frames"}
+
+
+def _move_env_aliases(data: Any) -> Any:
+    task = data.get("task") if isinstance(data, dict) else None
+    if not isinstance(task, dict) or task.get("name") != "dqn" or not set(task) & set(_ENV_ALIASES):
+        return data
+    data, task = dict(data), dict(task)
+    env = dict(data.get("env") or {})
+    for old, new in _ENV_ALIASES.items():
+        if old in task:
+            value = task.pop(old)
+            if new in env and env[new] != value:
+                raise PydanticCustomError(
+                    "whole_line", "{message}",
+                    {"message": f"config key task.{old}: moved to env.{new}, which says {env[new]!r}; give it once, as env.{new}"},
+                )
+            env[new] = value
+    data["task"], data["env"] = task, env
+    return data
+
+
 class Config(_Strict):
     """A whole run: seed, model, data, training, optimizer, schedule and evaluation settings."""
 
@@ -406,3 +454,9 @@ class Config(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig, description="the environment of task dqn")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env_aliases(cls, data: Any) -> Any:
+        return _move_env_aliases(data)

@@ -9,12 +9,15 @@ from .dqn import epsilon_greedy as epsilon_greedy
 from .dqn import q_loss as q_loss
 from .dqn import td_target as td_target
 from .envs import ENV_NAMES as ENV_NAMES
+from .envs import canonical_env_name as canonical_env_name
 from .envs import make_env as make_env
 from .evaluate import evaluate_policy as evaluate_policy
+from .loop import DQNAgent as DQNAgent
 from .loop import run_dqn as run_dqn
 from .replay import ReplayMemory as ReplayMemory
+from .vector import VectorEnv as VectorEnv
 
 __all__ = [
-    "ENV_NAMES", "ReplayMemory", "dqn_update", "epsilon_at", "epsilon_greedy", "evaluate_policy", "make_env",
-    "q_loss", "run_dqn", "td_target",
+    "DQNAgent", "ENV_NAMES", "ReplayMemory", "VectorEnv", "canonical_env_name", "dqn_update", "epsilon_at",
+    "epsilon_greedy", "evaluate_policy", "make_env", "q_loss", "run_dqn", "td_target",
 ]

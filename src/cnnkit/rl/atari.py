@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError, did_you_mean
 from .envs import Env, require
 
-__all__ = ["AtariEnv", "preprocess_frame"]
+__all__ = ["AtariEnv", "check_atari_game", "preprocess_frame"]
 
 FRAME_SKIP = 4  # Nature, Methods: "the agent sees and selects actions on every kth frame ... k = 4"
 STACK = 4  # m = 4 most recent frames
@@ -31,6 +31,18 @@ def preprocess_frame(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
+def check_atari_game(game: str) -> tuple[Any, Any]:
+    """``(gymnasium, ale_py)`` once both are installed and ``ALE/<game>-v5`` is registered; else one line
+    naming the package to install or the close matches among the games."""
+    gym = require("gymnasium", "gymnasium", f"Atari game {game!r}")
+    ale_py = require("ale_py", "ale-py", f"Atari game {game!r}")
+    gym.register_envs(ale_py)
+    if f"ALE/{game}-v5" not in gym.registry:
+        games = sorted(k[4:-3] for k in gym.registry if k.startswith("ALE/") and k.endswith("-v5"))
+        raise ConfigError(f"unknown Atari game {game!r}{did_you_mean(game, games)}; e.g. Breakout, Pong, SpaceInvaders")
+    return gym, ale_py
+
+
 class AtariEnv(Env):
     """An Atari game, 4 actions repeated per step, max of the last two frames, 84x84 grey, stack of 4,
     up to 30 no-ops at reset, and a lost life flagged for training (``episodic_life``).
@@ -41,14 +53,8 @@ class AtariEnv(Env):
     """
 
     def __init__(self, game: str, *, sticky_actions: float = 0.0, episodic_life: bool = True) -> None:
-        gym = require("gymnasium", "gymnasium", f"Atari game {game!r}")
-        ale_py = require("ale_py", "ale-py", f"Atari game {game!r}")
-        gym.register_envs(ale_py)
-        env_id = f"ALE/{game}-v5"
-        if env_id not in gym.registry:
-            games = sorted(k[4:-3] for k in gym.registry if k.startswith("ALE/") and k.endswith("-v5"))
-            raise ConfigError(f"unknown Atari game {game!r}{did_you_mean(game, games)}; e.g. Breakout, Pong, SpaceInvaders")
-        self._gym = gym.make(env_id, frameskip=1, repeat_action_probability=sticky_actions, obs_type="grayscale")
+        gym, ale_py = check_atari_game(game)
+        self._gym = gym.make(f"ALE/{game}-v5", frameskip=1, repeat_action_probability=sticky_actions, obs_type="grayscale")
         self._gym.reset(seed=0)
         self._ale = self._gym.unwrapped.ale
         self._actions = list(self._gym.unwrapped._action_set)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import CnnkitError, ConfigError, did_you_mean
 
-__all__ = ["ENV_NAMES", "Env", "MinAtarEnv", "make_env", "require"]
+__all__ = ["ENV_NAMES", "Env", "MinAtarEnv", "canonical_env_name", "make_env", "require"]
 
 MINATAR_GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
 ENV_NAMES = (*MINATAR_GAMES, "atari:<Game>")
@@ -184,6 +184,22 @@ def _palette(channels: int) -> np.ndarray:
     return np.asarray(colours, dtype=np.uint8)
 
 
+def canonical_env_name(name: str) -> str:
+    """``name`` as cnnkit spells it (``Breakout`` -> ``breakout``, ``ALE/Pong`` -> ``atari:Pong``); an unknown
+    name raises with close matches. Needs no optional package (whether an Atari game exists is checked when
+    it is made)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"Expected an environment name ({', '.join(ENV_NAMES)}). Received: {name!r}")
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if key in MINATAR_GAMES:
+        return key
+    if key.startswith("atari:") and len(name.strip()) > 6:
+        return "atari:" + name.strip()[6:]
+    if name.startswith("ALE/") and len(name) > 4:
+        return "atari:" + name[4:].removesuffix("-v5")
+    raise ConfigError(f"unknown environment {name!r}{did_you_mean(key, MINATAR_GAMES)}; environments: {', '.join(ENV_NAMES)}")
+
+
 def make_env(name: str, *, sticky_actions: float = 0.1, training: bool = True) -> Env:
     """An environment by name (see :data:`ENV_NAMES`); unknown names raise with close matches.
 
@@ -192,14 +208,9 @@ def make_env(name: str, *, sticky_actions: float = 0.1, training: bool = True) -
         sticky_actions: probability of repeating the previous action.
         training: Atari only: a lost life ends the episode for the learning target (episodic life).
     """
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    key = canonical_env_name(name)
     if key in MINATAR_GAMES:
         return MinAtarEnv(key, sticky_actions=sticky_actions)
-    if key.startswith("atari:") or name.startswith("ALE/"):
-        from .atari import AtariEnv
+    from .atari import AtariEnv
 
-        game = name.split(":", 1)[1] if ":" in name else name[4:]
-        return AtariEnv(game, sticky_actions=sticky_actions, episodic_life=training)
-    raise ConfigError(
-        f"unknown environment {name!r}{did_you_mean(key, MINATAR_GAMES)}; environments: {', '.join(ENV_NAMES)}"
-    )
+    return AtariEnv(key[6:], sticky_actions=sticky_actions, episodic_life=training)

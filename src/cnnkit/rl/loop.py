@@ -37,12 +37,13 @@ from ..train import checkpoint as ckpt
 from ..train.signals import handle_stop_signals
 from ..train.trainer import TrainingInterrupted
 from .dqn import dqn_update, epsilon_at, epsilon_greedy
-from .envs import Env, make_env
+from .envs import make_env, require
 from .evaluate import evaluate_policy, summarize_returns
-from .replay import ReplayMemory, replay_bytes
+from .replay import ReplayMemory, check_replay_fits, replay_bytes
 from .session import RunSession, open_session
+from .vector import VectorEnv
 
-__all__ = ["run_dqn", "build_q_network", "input_scale"]
+__all__ = ["DQNAgent", "run_dqn", "build_q_network", "input_scale"]
 
 
 def input_scale(env_name: str) -> float:
@@ -50,7 +51,7 @@ def input_scale(env_name: str) -> float:
     return 1.0 / 255.0 if env_name.lower().startswith(("atari:", "ale/")) else 1.0
 
 
-def build_q_network(cfg: Config, env: Env) -> tuple[nn.Module, dict[str, Any]]:
+def build_q_network(cfg: Config, env: VectorEnv) -> tuple[nn.Module, dict[str, Any]]:
     """The configured Q-network for ``env``'s actions and channels, and its ``model.json`` build record."""
     spec = cfg.model.as_dict()
     name = spec.get("name")
@@ -68,38 +69,47 @@ def build_q_network(cfg: Config, env: Env) -> tuple[nn.Module, dict[str, Any]]:
     return model, build
 
 
-class _Agent:
-    """Everything a DQN run carries from frame to frame (what a checkpoint holds)."""
+class DQNAgent:
+    """Everything a DQN run carries from frame to frame (what a checkpoint holds).
 
-    def __init__(self, task: DQNTask, cfg: Config, env: Env, device: torch.device) -> None:
-        self.task, self.env, self.device = task, env, device
-        self.online, self.build = build_q_network(cfg, env)
+    With ``env.num_envs`` = N copies, one :meth:`step` picks N actions with one forward pass and then
+    takes each copy's frame in turn: store the transition, count the frame, learn when the frame count
+    says so, sync the target when it says so. So updates per frame, epsilon per frame and the target
+    period mean what they mean with one copy; N = 1 is exactly the single-environment loop.
+    """
+
+    def __init__(self, task: DQNTask, cfg: Config, envs: VectorEnv, device: torch.device) -> None:
+        self.task, self.env, self.device = task, envs, device
+        self.online, self.build = build_q_network(cfg, envs)
         self.online.to(device).train()
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         self.optimizer = _optimizer(self.online, cfg)
-        self.memory = ReplayMemory(task.replay_size, env.obs_shape, device=device)
+        self.memory = ReplayMemory(task.replay_size, envs.obs_shape, device=device)
         self.act_gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.scale = input_scale(task.env)
-        env.seed(cfg.seed)
-        self.obs = env.reset()
+        self.scale = input_scale(cfg.env.name or "")
+        self.max_episode_frames = cfg.env.max_episode_frames
+        self.env_name = envs.name
+        n = len(envs)
+        self.obs = envs.reset_all()  # (N, C, H, W) uint8
         self.frame = self.episodes = self.updates = 0
-        self.episode_return, self.episode_frames = 0.0, 0
+        self.episode_return, self.episode_frames = [0.0] * n, [0] * n
         self.recent: list[float] = []  # training-episode returns since the last row
         self.loss_sum, self.loss_count = 0.0, 0
         self.warmup_until = 0  # after a resume without the memory: no learning before this frame
         self.rows: list[dict[str, Any]] = []
         self.random_return: dict[str, float] = {}
 
-    # ------------------------------------------------------------------------------------------- one frame
-    def act(self) -> int:
+    # ------------------------------------------------------------------------------------------- one step
+    def act(self) -> list[int]:
+        n = len(self.env)
         if self.frame < self.task.replay_start:
-            return epsilon_greedy(torch.zeros(self.env.num_actions), 1.0, self.act_gen)
+            return [epsilon_greedy(torch.zeros(self.env.num_actions), 1.0, self.act_gen) for _ in range(n)]
         eps = self.epsilon()
         with torch.no_grad():
-            x = torch.from_numpy(self.obs).to(self.device).float().unsqueeze(0) * self.scale
-            q = self.online(x)[0].cpu()
-        return epsilon_greedy(q, eps, self.act_gen)
+            x = torch.from_numpy(self.obs).to(self.device).float() * self.scale
+            q = self.online(x).cpu()  # one batched forward pass for every copy
+        return [epsilon_greedy(q[i], eps, self.act_gen) for i in range(n)]
 
     def epsilon(self) -> float:
         t = self.task
@@ -107,20 +117,24 @@ class _Agent:
         return epsilon_at(max(0, self.frame - t.replay_start), start=t.epsilon_start, end=t.epsilon_end, frames=t.epsilon_frames)
 
     def step(self) -> None:
+        """One frame of every copy (``num_envs`` frames)."""
+        for i, action in enumerate(self.act()):
+            self._frame(i, action)
+
+    def _frame(self, i: int, action: int) -> None:
         t = self.task
-        action = self.act()
-        next_obs, reward, terminal, life_lost = self.env.step(action)
-        self.episode_return += reward
-        self.episode_frames += 1
+        next_obs, reward, terminal, life_lost = self.env.step_one(i, action)
+        self.episode_return[i] += reward
+        self.episode_frames[i] += 1
         clipped = float(np.clip(reward, -1.0, 1.0))  # Nature: rewards clipped to [-1, 1] for learning
-        self.memory.add(torch.from_numpy(self.obs), action, clipped, torch.from_numpy(next_obs), terminal or life_lost)
-        self.obs = next_obs
+        self.memory.add(torch.from_numpy(self.obs[i]), action, clipped, torch.from_numpy(next_obs), terminal or life_lost)
+        self.obs[i] = next_obs
         self.frame += 1
-        if terminal or self.episode_frames >= t.max_episode_frames:
-            self.recent.append(self.episode_return)
+        if terminal or self.episode_frames[i] >= self.max_episode_frames:
+            self.recent.append(self.episode_return[i])
             self.episodes += 1
-            self.episode_return, self.episode_frames = 0.0, 0
-            self.obs = self.env.reset()
+            self.episode_return[i], self.episode_frames[i] = 0.0, 0
+            self.obs[i] = self.env.reset(i)
         if self.frame >= t.replay_start and self.frame >= self.warmup_until and self.frame % t.update_every == 0:
             batch = self.memory.sample(t.batch_size, self.sample_gen)
             loss = dqn_update(self.online, self.target, self.optimizer, batch, gamma=t.gamma, double=t.double, loss=t.loss, scale=self.scale)
@@ -147,7 +161,7 @@ class _Agent:
         if with_replay:
             tensors.update(self.memory.state_tensors())
         meta = {
-            "frame": self.frame, "episodes": self.episodes, "updates": self.updates,
+            "frame": self.frame, "episodes": self.episodes, "updates": self.updates, "num_envs": len(self.env),
             "episode_return": self.episode_return, "episode_frames": self.episode_frames, "recent": self.recent,
             "loss_sum": self.loss_sum, "loss_count": self.loss_count, "warmup_until": self.warmup_until,
             "rows": self.rows, "random_return": self.random_return, "optimizer": opt_m, "rng": rng_m, "env": env_meta,
@@ -156,6 +170,11 @@ class _Agent:
         return tensors, meta
 
     def load(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], log: Any) -> None:
+        if "num_envs" not in meta:  # a checkpoint of the first, single-environment loop
+            meta = {**meta, "num_envs": 1, "episode_return": [meta["episode_return"]], "episode_frames": [meta["episode_frames"]],
+                    "env": [meta["env"]], "env_arrays": [f"0/{k}" for k in meta["env_arrays"]]}
+            tensors = {**tensors, "agent/obs": tensors["agent/obs"].unsqueeze(0),
+                       **{f"env/0/{k[4:]}": v for k, v in tensors.items() if k.startswith("env/")}}
         self.online.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("online/")})
         self.target.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("target/")})
         ckpt.optimizer_state_from_flat(self.optimizer, tensors, meta["optimizer"])
@@ -164,9 +183,11 @@ class _Agent:
         self.sample_gen.set_state(tensors["gen/sample"])
         self.obs = tensors["agent/obs"].numpy().copy()
         self.env.set_state(meta["env"], {k: tensors[f"env/{k}"].numpy() for k in meta["env_arrays"]})
-        for key in ("frame", "episodes", "updates", "episode_frames", "loss_count", "warmup_until"):
+        for key in ("frame", "episodes", "updates", "loss_count", "warmup_until"):
             setattr(self, key, int(meta[key]))
-        self.episode_return, self.loss_sum = float(meta["episode_return"]), float(meta["loss_sum"])
+        self.episode_return = [float(v) for v in meta["episode_return"]]
+        self.episode_frames = [int(v) for v in meta["episode_frames"]]
+        self.loss_sum = float(meta["loss_sum"])
         self.recent, self.rows, self.random_return = list(meta["recent"]), list(meta["rows"]), dict(meta["random_return"])
         replay = meta["replay"]
         if replay["saved"]:
@@ -182,7 +203,10 @@ def _optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
     if o.name == "rmsprop":
         # DeepMind's RMSProp (Graves 2013, as in the Nature code) is the centered form with eps inside the
         # root; torch's centered RMSprop adds eps outside it, the one difference (MinAtar's code uses it too).
-        return torch.optim.RMSprop(model.parameters(), lr=o.lr, alpha=o.alpha, eps=o.eps, momentum=o.momentum, centered=True)
+        # foreach: one fused call per step for all parameter tensors; on CPU torch's default is the per-tensor loop,
+        # whose Python overhead is a visible share of a step of MinAtar's small network.
+        return torch.optim.RMSprop(model.parameters(), lr=o.lr, alpha=o.alpha, eps=o.eps, momentum=o.momentum, centered=True,
+                                   foreach=True)
     return build_optimizer(model, o)
 
 
@@ -191,12 +215,13 @@ def _replay_fits_on_disk(memory: ReplayMemory, run_dir: Path) -> bool:
     return need < 0.5 * shutil.disk_usage(run_dir).free
 
 
-def _row(agent: _Agent, session: RunSession, since: tuple[float, int]) -> dict[str, Any]:
+def _row(agent: DQNAgent, session: RunSession, since: tuple[float, int]) -> dict[str, Any]:
     t = agent.task
     seconds = time.perf_counter() - since[0]  # training time only: the evaluation below is not counted
+    e = session.cfg.env
     returns = evaluate_policy(
-        agent.online, t.env, episodes=t.eval_episodes, epsilon=t.eval_epsilon, seed=session.cfg.seed + 1000 + len(agent.rows),
-        scale=agent.scale, sticky_actions=t.sticky_actions, max_frames=t.max_episode_frames, device=agent.device,
+        agent.online, agent.env_name, episodes=t.eval_episodes, epsilon=t.eval_epsilon, seed=session.cfg.seed + 1000 + len(agent.rows),
+        scale=agent.scale, sticky_actions=e.sticky_actions, max_frames=e.max_episode_frames, device=agent.device,
     )
     stats = summarize_returns(returns)
     row = {
@@ -216,23 +241,65 @@ def _line(row: dict[str, Any], frames: int) -> str:
             f"(median {row['eval_return_median']:.2f})  loss {loss}  eps {row['epsilon']:.3f}  {row['frames_per_second']:.0f} frames/s")
 
 
+def _check_env(cfg: Config) -> str:
+    """The configured environment's name, once it is known to exist and its package to be installed: checked
+    before the run folder is made, so a bad name or a missing package leaves nothing behind. (The replay
+    memory's size is checked then too, from the environment's observation shape: see :func:`_precheck`.)"""
+    name = cfg.env.name
+    if name is None:
+        raise ConfigError("task dqn needs an environment: --set env.name=breakout (asterix, freeway, seaquest, "
+                          "space_invaders, or atari:<Game> such as atari:Breakout)")
+    if name.startswith("atari:"):
+        from .atari import check_atari_game
+
+        check_atari_game(name[6:])
+    else:
+        require("minatar", "minatar", f"MinAtar environment {name!r}")
+    return name
+
+
+def _precheck(cfg: Config) -> None:
+    """Everything that can be refused before the run folder exists: the task's settings, the environment
+    and its package, and whether the replay memory fits in memory (from the observation shape alone)."""
+    task = create_task(cfg.task.name, **cfg.task.kwargs())
+    assert isinstance(task, DQNTask)
+    name = _check_env(cfg)
+    probe = make_env(name, sticky_actions=cfg.env.sticky_actions)
+    check_replay_fits(task.replay_size, probe.obs_shape, device=resolve_device(cfg.train.device))
+
+
+def _crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of ``every`` lies in ``(before, after]``: with N environments the frame counter
+    moves N at a time."""
+    return after // every > before // every
+
+
 def run_dqn(
     cfg: Config | None, *, out: str | Path | None = None, overwrite: bool = False, resume: str | Path | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Train a DQN agent as configured (``task: {name: dqn, ...}``) and write its run folder; returns the summary.
+    """Train a DQN agent as configured (``task: {name: dqn, ...}``, ``env: {name: ...}``) and write its run
+    folder; returns the summary.
+
+    With ``env.num_envs`` = N, frame counts move N at a time: evaluations and checkpoints happen when the
+    count passes a multiple of ``task.eval_every`` / ``task.checkpoint_every``, and the run ends at the
+    first whole vector step at or past ``task.frames`` (exactly there when N divides them).
 
     Raises:
         TrainingInterrupted: SIGTERM/SIGINT, after a checkpoint (exit 75; ``cnnkit train --resume RUN``).
     """
+    if cfg is not None:
+        _precheck(cfg)
     session = open_session(cfg, out=out, overwrite=overwrite, resume=resume, quiet=quiet)
     cfg = session.cfg
     task = create_task(cfg.task.name, **cfg.task.kwargs())
     assert isinstance(task, DQNTask)
+    env_name = _check_env(cfg)
     device = resolve_device(cfg.train.device)
     setup_runtime(threads=cfg.train.threads, deterministic=cfg.train.deterministic, device=device)
-    env = make_env(task.env, sticky_actions=task.sticky_actions, training=True)
-    agent = _Agent(task, cfg, env, device)
+    e = cfg.env
+    envs = VectorEnv(env_name, num_envs=e.num_envs, seed=cfg.seed, sticky_actions=e.sticky_actions, training=True)
+    agent = DQNAgent(task, cfg, envs, device)
     progress, run_dir = session.progress, session.run_dir
     if session.resumed is not None:
         agent.load(session.resumed.tensors, session.resumed.meta, progress.message)
@@ -243,21 +310,23 @@ def run_dqn(
         progress.message("the replay memory would take more than half the free disk: checkpoints leave it out "
                          f"(a resumed run refills it with {task.replay_start:,} frames first)")
     if not agent.random_return:
-        returns = evaluate_policy(None, task.env, episodes=task.eval_episodes, epsilon=1.0, seed=cfg.seed + 999,
-                                  sticky_actions=task.sticky_actions, max_frames=task.max_episode_frames)
+        returns = evaluate_policy(None, env_name, episodes=task.eval_episodes, epsilon=1.0, seed=cfg.seed + 999,
+                                  sticky_actions=e.sticky_actions, max_frames=e.max_episode_frames)
         agent.random_return = summarize_returns(returns)
         progress.message(f"random policy: mean return {agent.random_return['mean']:.2f} over {task.eval_episodes} episodes")
     since = (time.perf_counter(), agent.frame)
     with handle_stop_signals(session.stop) as stop:
         while agent.frame < task.frames:
+            before = agent.frame
             agent.step()
-            if agent.frame % task.eval_every == 0 or agent.frame == task.frames:
+            done = agent.frame >= task.frames
+            if _crossed(before, agent.frame, task.eval_every) or done:
                 row = _row(agent, session, since)
                 agent.rows.append(row)
                 session.metrics.append(row)
                 progress.message(_line(row, task.frames))
                 since = (time.perf_counter(), agent.frame)
-            if stop.requested or agent.frame % task.checkpoint_every == 0 or agent.frame == task.frames:
+            if stop.requested or _crossed(before, agent.frame, task.checkpoint_every) or done:
                 session.checkpoint(agent.frame, *agent.state(with_replay=with_replay))
             if stop.requested:
                 raise TrainingInterrupted(
@@ -267,20 +336,21 @@ def run_dqn(
     return _finish(agent, session)
 
 
-def _finish(agent: _Agent, session: RunSession) -> dict[str, Any]:
+def _finish(agent: DQNAgent, session: RunSession) -> dict[str, Any]:
     task, run_dir, cfg = agent.task, session.run_dir, session.cfg
+    e = cfg.env
     save_model(
         run_dir, agent.online, build=agent.build,
         preprocessing={"input_shape": list(agent.env.obs_shape), "scale": agent.scale},
         extra={"task": {"name": "dqn", **cfg.task.kwargs()}, "kind": "environment",
-               "data_meta": {"env": task.env, "num_actions": agent.env.num_actions, "sticky_actions": task.sticky_actions,
-                             "max_episode_frames": task.max_episode_frames, "eval_epsilon": task.eval_epsilon}},
+               "data_meta": {"env": agent.env_name, "num_actions": agent.env.num_actions, "sticky_actions": e.sticky_actions,
+                             "max_episode_frames": e.max_episode_frames, "eval_epsilon": task.eval_epsilon}},
     )
-    plot_returns(agent.rows, run_dir / "plots" / "returns.png", baseline=agent.random_return.get("mean"), title=task.env)
+    plot_returns(agent.rows, run_dir / "plots" / "returns.png", baseline=agent.random_return.get("mean"), title=agent.env_name)
     last = agent.rows[-1] if agent.rows else {}
     best = max(agent.rows, key=lambda r: r["eval_return_mean"]) if agent.rows else {}
     summary = {
-        "task": "dqn", "env": task.env, "run_dir": str(run_dir), "name": cfg.name, "model": agent.build.get("name"),
+        "task": "dqn", "env": agent.env_name, "num_envs": len(agent.env), "run_dir": str(run_dir), "name": cfg.name, "model": agent.build.get("name"),
         "seed": cfg.seed, "frames": agent.frame, "episodes": agent.episodes, "updates": agent.updates,
         "test_return_mean": last.get("eval_return_mean"), "test_return_median": last.get("eval_return_median"),
         "best_return_mean": best.get("eval_return_mean"), "best_return_frames": best.get("frames"),

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 
-__all__ = ["ReplayMemory", "available_memory", "replay_bytes"]
+__all__ = ["ReplayMemory", "available_memory", "check_replay_fits", "replay_bytes"]
 
 
 def replay_bytes(capacity: int, obs_shape: tuple[int, ...]) -> int:
@@ -36,6 +36,18 @@ def available_memory() -> int | None:
     return None
 
 
+def check_replay_fits(capacity: int, obs_shape: tuple[int, ...], *, device: torch.device | str = "cpu", fraction: float = 0.8) -> None:
+    """Refuse, in one line, a memory larger than ``fraction`` of the available memory: computed from the sizes
+    alone, before anything is allocated (GPU memory is not checked here: CUDA's own error is clear)."""
+    need = replay_bytes(capacity, obs_shape)
+    free = available_memory() if torch.device(device).type == "cpu" else None
+    if free is not None and need > fraction * free:
+        raise ConfigError(
+            f"replay memory of {capacity:,} transitions of shape {tuple(obs_shape)} needs {need / 2**30:.2f} GiB, "
+            f"more than {fraction:.0%} of the {free / 2**30:.2f} GiB available; lower task.replay_size"
+        )
+
+
 class ReplayMemory:
     """A ring buffer of ``(s, a, r, s', terminal)`` transitions, sampled uniformly (Mnih et al. 2015, Algorithm 1).
 
@@ -54,13 +66,7 @@ class ReplayMemory:
     """
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, device: torch.device | str = "cpu", fraction: float = 0.8) -> None:
-        need = replay_bytes(capacity, obs_shape)
-        free = available_memory() if torch.device(device).type == "cpu" else None
-        if free is not None and need > fraction * free:
-            raise ConfigError(
-                f"replay memory of {capacity:,} transitions of shape {tuple(obs_shape)} needs {need / 2**30:.2f} GiB, "
-                f"more than {fraction:.0%} of the {free / 2**30:.2f} GiB available; lower task.replay_size"
-            )
+        check_replay_fits(capacity, obs_shape, device=device, fraction=fraction)
         self.capacity = int(capacity)
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.device = torch.device(device)

@@ -1,6 +1,6 @@
 """Tasks that learn by acting rather than from a dataset: ``dqn``, ``alphazero``, ``blondie24``, ``move-prediction``.
 
-They are registered like every task, so ``task: {name: dqn, env: breakout}`` validates and its keyword
+They are registered like every task, so ``task: {name: dqn, frames: 100000}`` validates and its keyword
 arguments are checked against the constructor here. They hold settings only: the supervised loop never
 runs them (``cnnkit.train.fit`` hands them to :mod:`cnnkit.rl` and :mod:`cnnkit.games`, which own the
 environment loop), so :meth:`train_step` and the metric hooks refuse to be called.
@@ -46,14 +46,16 @@ class InteractiveTask(Task):
 
 @register_task
 class DQNTask(InteractiveTask):
-    """Deep Q-learning (Mnih et al. 2015) on a named environment; defaults follow the MinAtar paper.
+    """Deep Q-learning (Mnih et al. 2015) on the config's environment; defaults follow the MinAtar paper.
+
+    The environment is the config's ``env`` section, not an argument here (:class:`cnnkit.config.EnvConfig`):
+    ``env.name`` (``breakout``, ``asterix``, ``freeway``, ``seaquest``, ``space_invaders`` of MinAtar, or
+    ``atari:<Game>``), ``env.sticky_actions`` (MinAtar's default 0.1; 0.25 in Machado et al. 2018, 0 in the
+    Nature paper), ``env.max_episode_frames`` (Nature: 5 minutes = 18,000 frames at 60 Hz) and
+    ``env.num_envs`` (copies stepped as one vector).
 
     Args:
-        env: ``breakout``, ``asterix``, ``freeway``, ``seaquest``, ``space_invaders`` (MinAtar) or
-            ``atari:<Game>`` (e.g. ``atari:Breakout``; gymnasium + ale-py, Nature preprocessing).
-        sticky_actions: probability of repeating the previous action (MinAtar's default 0.1; Atari 0.25 in
-            Machado et al. 2018, 0 in the Nature paper).
-        frames: training frames (agent steps); the budget.
+        frames: training frames (agent steps, summed over the vector's environments); the budget.
         replay_size: replay-memory capacity N (Nature: 1,000,000; MinAtar: 100,000).
         replay_start: frames of uniform random play before learning starts (Nature 50,000; MinAtar 5,000).
         batch_size: minibatch size (32).
@@ -69,25 +71,18 @@ class DQNTask(InteractiveTask):
         checkpoint_every: frames between checkpoints.
         save_replay: keep the replay memory in checkpoints (exact resume); when it does not fit on disk
             or this is false, a resumed run refills it with ``replay_start`` frames of the current policy first.
-        max_episode_frames: an episode is cut after this many frames (Nature: 5 minutes = 18,000 frames at 60 Hz,
-            i.e. 4,500 agent steps with frame skip 4).
     """
 
     name: ClassVar[str] = "dqn"
     target: ClassVar[str] = "none (the agent learns from an environment)"
 
     def __init__(
-        self, *, env: str = "breakout", sticky_actions: float = 0.1, frames: int = 5_000_000,
+        self, *, frames: int = 5_000_000,
         replay_size: int = 100_000, replay_start: int = 5_000, batch_size: int = 32, gamma: float = 0.99,
         target_update: int = 1_000, update_every: int = 1, epsilon_start: float = 1.0, epsilon_end: float = 0.1,
         epsilon_frames: int = 100_000, double: bool = False, loss: str = "huber", eval_every: int = 50_000,
         eval_episodes: int = 10, eval_epsilon: float = 0.05, checkpoint_every: int = 50_000, save_replay: bool = True,
-        max_episode_frames: int = 18_000,
     ) -> None:
-        if not isinstance(env, str) or not env:
-            raise ValueError(f"Expected env to be an environment name. Received: env={env!r}")
-        self.env = env
-        self.sticky_actions = check_real(sticky_actions, "sticky_actions", low=0, high=1, high_open=True)
         self.frames = check_int(frames, "frames")
         self.replay_size = check_int(replay_size, "replay_size", 2)
         self.replay_start = check_int(replay_start, "replay_start", 1)
@@ -107,7 +102,6 @@ class DQNTask(InteractiveTask):
         self.eval_epsilon = check_real(eval_epsilon, "eval_epsilon", low=0, high=1)
         self.checkpoint_every = check_int(checkpoint_every, "checkpoint_every")
         self.save_replay = bool(save_replay)
-        self.max_episode_frames = check_int(max_episode_frames, "max_episode_frames")
         if self.replay_start < self.batch_size:
             raise ValueError(f"Expected replay_start >= batch_size. Received: replay_start={replay_start}, batch_size={batch_size}")
         if self.replay_start > self.replay_size:
