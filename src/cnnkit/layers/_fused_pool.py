@@ -1,0 +1,190 @@
+"""Fused forward/backward kernels for the window pooling layers, built from torch's own fast ops.
+
+Why by hand: torch has no softmax, Lp-with-|.|, or stochastic pooling kernel, and composing them from
+elementwise ops lets autograd store and replay every intermediate (five to ten full-size passes each
+way). Each ``autograd.Function`` here computes the same function as the plain formulation it replaces
+(kept in the layer modules as the path taken under ``torch.compile``, and in the tests as the oracle)
+with fewer passes: ``avg_pool2d`` and its backward do the window sums, and the backward is the closed
+form of the gradient evaluated from a few saved tensors. All are exact up to float rounding; where a
+shortcut could lose precision (softmax's map-wide shift), the caller checks and falls back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+Pair = tuple[int, int]
+
+
+def window_slabs(x: Tensor, k: Pair, s: Pair) -> list[Tensor]:
+    """The ``kh * kw`` strided views ``x[..., i::sh, j::sw]`` cut to the output size, window order row-major.
+
+    Slab ``i * kw + j`` holds, for every output position, the window element at offset (i, j): a
+    per-window reduction over a few elements becomes a few elementwise ops on output-sized views,
+    without an unfold copy and without reducing over a short strided axis (slow on CPU).
+    """
+    oh = (x.shape[-2] - k[0]) // s[0] + 1
+    ow = (x.shape[-1] - k[1]) // s[1] + 1
+    return [x[..., i:i + s[0] * (oh - 1) + 1:s[0], j:j + s[1] * (ow - 1) + 1:s[1]]
+            for i in range(k[0]) for j in range(k[1])]
+
+
+def _avg_backward(grad: Tensor, x: Tensor, k: Pair, s: Pair, p: Pair, count_include_pad: bool) -> Tensor:
+    return torch.ops.aten.avg_pool2d_backward(grad, x, list(k), list(s), list(p), False, count_include_pad, None)
+
+
+class SoftmaxUnderflow(Exception):
+    """Raised by :class:`SoftmaxPoolFn` when a window's weights underflow under the map-wide shift."""
+
+
+class SoftmaxPoolFn(torch.autograd.Function):
+    """``out = avg(e x) / avg(e)``, ``e = exp(beta (x - c))``, ``c`` the max (beta > 0) or min of each map.
+
+    Softmax is shift-invariant per window, and a shift shared by a whole map is shared by each of its
+    windows, so the result is the per-window-stable softmax pooling exactly. With the shift taken per
+    map instead of per window, two ``avg_pool2d`` calls do all window sums for any kernel, stride and
+    padding (zero-padded ``e`` gives padded positions weight 0). The cost: a window whose largest weight
+    lies below ``tiny / eps`` (float32: beta times its maximum some 70 below the map's) would lose
+    precision; forward then raises :class:`SoftmaxUnderflow` and the caller takes the per-window path.
+
+    Backward: ``d out_w / d x_i = e_i (1 + beta (x_i - out_w)) / sum_w e`` summed over the windows that
+    hold ``i``, i.e. ``e * (A (1 + beta x) - beta B)`` with ``A``, ``B`` the avg-pool adjoints of
+    ``g / den`` and ``g out / den``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, k: Pair, s: Pair, p: Pair, beta: float) -> Tensor:
+        c = x.amax(dim=(-2, -1), keepdim=True) if beta > 0 else x.amin(dim=(-2, -1), keepdim=True)
+        e = torch.sub(x, c).mul_(beta).exp_()  # every weight in (0, 1]: cannot overflow
+        den = F.avg_pool2d(e, k, s, p)
+        info = torch.finfo(x.dtype)
+        if bool((den < info.tiny / info.eps * 4).any()):
+            raise SoftmaxUnderflow
+        out = F.avg_pool2d(e * x, k, s, p).div_(den)
+        ctx.save_for_backward(x, e, den, out)
+        ctx.window = (k, s, p)
+        ctx.beta = beta
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, e, den, out = ctx.saved_tensors
+        k, s, p = ctx.window
+        beta = ctx.beta
+        gd = g / den
+        a = _avg_backward(gd, x, k, s, p, True)
+        b = _avg_backward(gd.mul_(out), x, k, s, p, True)
+        grad = torch.addcmul(a, a, x, value=beta).sub_(b, alpha=beta).mul_(e)
+        return grad, None, None, None, None
+
+
+class LpPoolFn(torch.autograd.Function):
+    """``out = avg(|x|^p) ** (1/p)`` (padding not counted), with the closed-form backward.
+
+    ``d out / d x_i = sum_w g_w mean_w^(1/p - 1) / N_w * sgn(x_i) |x_i|^(p-1)``; a window with
+    ``mean = 0`` contributes 0 there (the plain formulation routes it around ``pow``'s infinite slope).
+    The factor ``1/p`` of the root's derivative cancels the ``p`` of ``|x|^p``'s.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, p: float, k: Pair, s: Pair, pad: Pair) -> Tensor:
+        # Even integer p: |x|^p = x^p, one pass less forward and backward.
+        t = x.pow(p) if p % 2 == 0 else x.abs().pow_(p)
+        mean = F.avg_pool2d(t, k, s, pad, count_include_pad=False)
+        del t
+        out = mean.pow(1.0 / p)
+        ctx.save_for_backward(x, mean, out)
+        ctx.window = (p, k, s, pad)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, mean, out = ctx.saved_tensors
+        p, k, s, pad = ctx.window
+        gm = torch.div(out, mean).nan_to_num_(nan=0.0).mul_(g)  # out / mean = mean^(1/p - 1); 0/0 -> 0
+        gt = _avg_backward(gm, x, k, s, pad, False)
+        if p == 2:
+            dx = x
+        elif p % 2 == 0:
+            dx = x.pow(p - 1)
+        elif p % 2 == 1 and p >= 3:
+            dx = x.abs().pow_(p - 2).mul_(x)  # |x|^(p-2) x: no sign pass
+        else:
+            dx = x.abs().pow_(p - 1).mul_(x.sign())
+        return gt.mul_(dx), None, None, None, None
+
+
+class StochasticEvalFn(torch.autograd.Function):
+    """Probabilistic weighting ``sum_i a_i^2 / sum_i a_i`` per region (0 where the region sums to 0).
+
+    Regions are summed as ``kh * kw`` strided slabs (:func:`window_slabs`); backward is
+    ``d out / d a_i = (2 a_i - out) / sum_j a_j`` per region, written slab by slab.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, k: Pair, s: Pair) -> Tensor:
+        slabs = window_slabs(x, k, s)
+        den = slabs[0].clone()
+        num = slabs[0] * slabs[0]
+        for a in slabs[1:]:
+            den.add_(a)
+            num.addcmul_(a, a)
+        positive = den > 0
+        out = num.div_(torch.where(positive, den, 1.0)).masked_fill_(~positive, 0.0)
+        g_scale = torch.where(positive, den, torch.inf).reciprocal_()  # 1 / den, 0 for empty regions
+        ctx.save_for_backward(x, out, g_scale)
+        ctx.window = (k, s)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, out, g_scale = ctx.saved_tensors
+        k, s = ctx.window
+        gd = g * g_scale
+        tiles = s == k and x.shape[-2] % k[0] == 0 and x.shape[-1] % k[1] == 0
+        grad = torch.empty_like(x) if tiles else torch.zeros_like(x)
+        for a, ga in zip(window_slabs(x, k, s), window_slabs(grad, k, s), strict=True):
+            term = torch.mul(a, 2.0).sub_(out).mul_(gd)
+            if tiles:
+                ga.copy_(term)  # every input lies in exactly one region
+            else:
+                ga.add_(term)
+        return grad, None, None
+
+
+def stochastic_sample_index(a: Tensor, k: Pair, s: Pair, generator: torch.Generator | None) -> Tensor:
+    """Flat index into each map of ``a`` (non-negative) of one element per region, drawn with prob ``a_i / sum_j a_j``.
+
+    Inverse-CDF sampling: one uniform ``u`` per region, and the pick is the first ``i`` whose running sum
+    ``S_i = a_0 + ... + a_i`` exceeds ``t = u S_{n-1}``, i.e. the count of ``S_j <= t`` for ``j < n - 1``.
+    ``P(pick = i) = P(S_{i-1} <= t < S_i) = a_i / S_{n-1}``; a zero ``a_i`` is an empty interval, never
+    picked. ``u < 1`` and ``S_{n-1}`` is the same float in ``t`` and in the comparisons, so ``t < S_{n-1}``
+    exactly. An all-zero region picks its last element (value 0). One uniform per region is a quarter of
+    the random numbers of the exponential race for 2x2 regions, and uniforms are far cheaper than
+    exponentials on CPU; overlapping regions draw independently as their ``u`` are independent.
+    """
+    slabs = window_slabs(a, k, s)
+    sums = [slabs[0]]  # S_0 ... S_{n-2}
+    for x in slabs[1:-1]:
+        sums.append(sums[-1] + x)
+    total = sums[-1] + slabs[-1] if len(slabs) > 1 else slabs[0]
+    t = torch.rand(total.shape, generator=generator, dtype=total.dtype, device=total.device).mul_(total)
+    pick = torch.zeros(total.shape, dtype=torch.int64, device=a.device)
+    for cum in sums if len(slabs) > 1 else []:
+        pick.add_(t >= cum)
+    oh, ow = total.shape[-2:]
+    width = a.shape[-1]
+    base = (torch.arange(oh, device=a.device)[:, None] * (s[0] * width)
+            + torch.arange(ow, device=a.device)[None, :] * s[1])
+    if k[1] == 1:
+        return pick.mul_(width).add_(base)
+    row = torch.div(pick, k[1], rounding_mode="floor")
+    return pick.add_(row, alpha=width - k[1]).add_(base)  # row * W + (pick - row * kw) + base
