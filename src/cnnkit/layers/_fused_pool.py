@@ -18,20 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-Pair = tuple[int, int]
-
-
-def window_slabs(x: Tensor, k: Pair, s: Pair) -> list[Tensor]:
-    """The ``kh * kw`` strided views ``x[..., i::sh, j::sw]`` cut to the output size, window order row-major.
-
-    Slab ``i * kw + j`` holds, for every output position, the window element at offset (i, j): a
-    per-window reduction over a few elements becomes a few elementwise ops on output-sized views,
-    without an unfold copy and without reducing over a short strided axis (slow on CPU).
-    """
-    oh = (x.shape[-2] - k[0]) // s[0] + 1
-    ow = (x.shape[-1] - k[1]) // s[1] + 1
-    return [x[..., i:i + s[0] * (oh - 1) + 1:s[0], j:j + s[1] * (ow - 1) + 1:s[1]]
-            for i in range(k[0]) for j in range(k[1])]
+from ._windows import Pair, window_slabs, window_sum, zero_padded
 
 
 def _avg_backward(grad: Tensor, x: Tensor, k: Pair, s: Pair, p: Pair, count_include_pad: bool) -> Tensor:
@@ -84,41 +71,64 @@ class SoftmaxPoolFn(torch.autograd.Function):
         return grad, None, None, None, None
 
 
+def _inv_count(x: Tensor, k: Pair, pad: Pair) -> Tensor:
+    """1 / (number of real inputs) of each stride-1 window: the ``count_include_pad=False`` divisor."""
+    ones = F.pad(x.new_ones(1, 1, *x.shape[-2:]), (pad[1], pad[1], pad[0], pad[0]))
+    return window_sum(ones, k, (1, 1)).reciprocal_()
+
+
 class LpPoolFn(torch.autograd.Function):
     """``out = avg(|x|^p) ** (1/p)`` (padding not counted), with the closed-form backward.
 
     ``d out / d x_i = sum_w g_w mean_w^(1/p - 1) / N_w * sgn(x_i) |x_i|^(p-1)``; a window with
     ``mean = 0`` contributes 0 there (the plain formulation routes it around ``pow``'s infinite slope).
-    The factor ``1/p`` of the root's derivative cancels the ``p`` of ``|x|^p``'s.
+    The factor ``1/p`` of the root's derivative cancels the ``p`` of ``|x|^p``'s. At stride 1 the window
+    sums are :func:`window_sum` (faster than ``avg_pool2d`` there), and the adjoint is the same
+    window sum of the gradient padded by ``k - 1 - padding``; otherwise ``avg_pool2d`` and its backward.
     """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, p: float, k: Pair, s: Pair, pad: Pair) -> Tensor:
-        # Even integer p: |x|^p = x^p, one pass less forward and backward.
-        t = x.pow(p) if p % 2 == 0 else x.abs().pow_(p)
-        mean = F.avg_pool2d(t, k, s, pad, count_include_pad=False)
-        del t
+        even = p % 2 == 0  # |x|^p = x^p: one pass less forward and backward
+        if s == (1, 1):
+            buf, inner = zero_padded(x, x.shape[-2:], (pad[0], pad[0], pad[1], pad[1]))
+            if even:
+                torch.pow(x, p, out=inner)
+            else:
+                torch.abs(x, out=inner).pow_(p)
+            inv = _inv_count(x, k, pad)
+            mean = window_sum(buf, k, s).mul_(inv)
+            del buf, inner
+        else:
+            inv = None
+            mean = F.avg_pool2d(x.pow(p) if even else x.abs().pow_(p), k, s, pad, count_include_pad=False)
         out = mean.pow(1.0 / p)
-        ctx.save_for_backward(x, mean, out)
+        ctx.save_for_backward(x, mean, out, inv)
         ctx.window = (p, k, s, pad)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        x, mean, out = ctx.saved_tensors
+        x, mean, out, inv = ctx.saved_tensors
         p, k, s, pad = ctx.window
-        gm = torch.div(out, mean).nan_to_num_(nan=0.0).mul_(g)  # out / mean = mean^(1/p - 1); 0/0 -> 0
-        gt = _avg_backward(gm, x, k, s, pad, False)
+        if s == (1, 1):
+            q = (k[0] - 1 - pad[0], k[1] - 1 - pad[1])
+            buf, gm = zero_padded(g, g.shape[-2:], (q[0], q[0], q[1], q[1]))
+            torch.div(out, mean, out=gm).nan_to_num_(nan=0.0).mul_(g).mul_(inv)  # mean^(1/p-1) g / N
+            gt = window_sum(buf, k, s)
+        else:
+            gm = torch.div(out, mean).nan_to_num_(nan=0.0).mul_(g)  # out / mean = mean^(1/p - 1); 0/0 -> 0
+            gt = _avg_backward(gm, x, k, s, pad, False)
         if p == 2:
-            dx = x
-        elif p % 2 == 0:
+            return gt.mul_(x), None, None, None, None
+        if p % 2 == 0:
             dx = x.pow(p - 1)
         elif p % 2 == 1 and p >= 3:
             dx = x.abs().pow_(p - 2).mul_(x)  # |x|^(p-2) x: no sign pass
         else:
             dx = x.abs().pow_(p - 1).mul_(x.sign())
-        return gt.mul_(dx), None, None, None, None
+        return dx.mul_(gt), None, None, None, None
 
 
 class StochasticEvalFn(torch.autograd.Function):
