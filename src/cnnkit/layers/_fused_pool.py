@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._windows import Pair, window_slabs, window_sum, zero_padded
+from ._windows import Pair, strided, window_slabs, window_sum, zero_padded
 
 
 def _avg_backward(grad: Tensor, x: Tensor, k: Pair, s: Pair, p: Pair, count_include_pad: bool) -> Tensor:
@@ -198,3 +198,70 @@ def stochastic_sample_index(a: Tensor, k: Pair, s: Pair, generator: torch.Genera
         return pick.mul_(width).add_(base)
     row = torch.div(pick, k[1], rounding_mode="floor")
     return pick.add_(row, alpha=width - k[1]).add_(base)  # row * W + (pick - row * kw) + base
+
+
+def _max_along(x: Tensor, dim: int, k: int, n: int, step: int) -> tuple[Tensor, Tensor | None]:
+    """Running max over ``k`` strided views along ``dim`` and which offset attains it first.
+
+    The choice is a float 0/1 mask of the second offset for ``k = 2`` (a float multiply in backward is
+    several times faster on CPU than ``where`` or ``masked_fill``), the offset as uint8 otherwise.
+    """
+    views = [strided(x, dim, i, n, step) for i in range(k)]
+    if k == 1:
+        return views[0].clone(), None
+    acc = torch.maximum(views[0], views[1])  # NaN-propagating, as max_pool2d
+    if k == 2:
+        return acc, torch.gt(views[1], views[0], out=torch.empty_like(acc))  # strict: a tie keeps offset 0
+    pick = (views[1] > views[0]).to(torch.uint8)
+    for i, view in enumerate(views[2:], 2):
+        pick.masked_fill_(view > acc, i)
+        torch.maximum(acc, view, out=acc)
+    return acc, pick
+
+
+def _max_along_adjoint(g: Tensor, pick: Tensor | None, size: int, dim: int, k: int, step: int) -> Tensor:
+    """Each output's gradient to the offset ``pick`` chose: ``k`` masked strided adds (zeros elsewhere)."""
+    n = g.shape[dim]
+    if pick is None and n == size:
+        return g
+    shape = list(g.shape)
+    shape[dim] = size
+    full = g.new_zeros(shape)
+    if pick is None:  # k == 1: a strided subsample
+        strided(full, dim, 0, n, step).copy_(g)
+    elif k == 2:
+        second = g * pick
+        torch.sub(g, second, out=strided(full, dim, 0, n, step))  # offset 0 is written before 1 adds
+        strided(full, dim, 1, n, step).add_(second)
+    else:
+        for i in range(k):
+            strided(full, dim, i, n, step).add_(g * (pick == i))
+    return full
+
+
+class SeparableMaxFn(torch.autograd.Function):
+    """``max_pool2d(x, k, s)`` (no padding) as a max over rows then over columns, on strided views.
+
+    Max is separable, and so is its first-maximum choice: the first (row-major) window element equal to
+    the window maximum lies in the first row whose maximum it is, at that row's first maximum. So the
+    gradient goes where ``max_pool2d``'s does, ties included. Used by :class:`MaxBlurPool2d`'s dense
+    (stride-1) max, where torch's kernel with indices costs several times the elementwise passes here.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, k: Pair, s: Pair) -> Tensor:
+        oh = (x.shape[-2] - k[0]) // s[0] + 1
+        ow = (x.shape[-1] - k[1]) // s[1] + 1
+        cols, pick_w = _max_along(x, -1, k[1], ow, s[1])
+        out, pick_h = _max_along(cols, -2, k[0], oh, s[0])
+        ctx.save_for_backward(pick_w, pick_h)
+        ctx.meta = (x.shape[-2:], k, s)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        pick_w, pick_h = ctx.saved_tensors
+        (h, w), k, s = ctx.meta
+        cols = _max_along_adjoint(g, pick_h, h, -2, k[0], s[0])
+        return _max_along_adjoint(cols, pick_w, w, -1, k[1], s[1]), None, None
