@@ -99,9 +99,9 @@ def test_hand_written_backwards_pass_gradcheck(k, s, p) -> None:  # type: ignore
     torch.manual_seed(4)
     x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
     for beta in (1.0, -2.5):
-        assert torch.autograd.gradcheck(lambda t: SoftmaxPoolFn.apply(t, k, s, p, beta), (x,))
+        assert torch.autograd.gradcheck(lambda t, b=beta: SoftmaxPoolFn.apply(t, k, s, p, b), (x,))
     for order in (2.0, 3.0, 3.5):
-        assert torch.autograd.gradcheck(lambda t: LpPoolFn.apply(t, order, k, s, p), (x,))
+        assert torch.autograd.gradcheck(lambda t, q=order: LpPoolFn.apply(t, q, k, s, p), (x,))
     positive = (torch.rand(1, 2, 6, 7, dtype=torch.float64) + 0.1).requires_grad_()
     assert torch.autograd.gradcheck(lambda t: StochasticEvalFn.apply(t, k, s), (positive,))
     assert torch.autograd.gradcheck(lambda t: SeparableMaxFn.apply(t, k, s), (x,))

@@ -91,7 +91,7 @@ class LpPoolFn(torch.autograd.Function):
     def forward(ctx: Any, x: Tensor, p: float, k: Pair, s: Pair, pad: Pair) -> Tensor:
         even = p % 2 == 0  # |x|^p = x^p: one pass less forward and backward
         if s == (1, 1):
-            buf, inner = zero_padded(x, x.shape[-2:], (pad[0], pad[0], pad[1], pad[1]))
+            buf, inner = zero_padded(x, (x.shape[-2], x.shape[-1]), (pad[0], pad[0], pad[1], pad[1]))
             if even:
                 torch.pow(x, p, out=inner)
             else:
@@ -114,7 +114,7 @@ class LpPoolFn(torch.autograd.Function):
         p, k, s, pad = ctx.window
         if s == (1, 1):
             q = (k[0] - 1 - pad[0], k[1] - 1 - pad[1])
-            buf, gm = zero_padded(g, g.shape[-2:], (q[0], q[0], q[1], q[1]))
+            buf, gm = zero_padded(g, (g.shape[-2], g.shape[-1]), (q[0], q[0], q[1], q[1]))
             torch.div(out, mean, out=gm).nan_to_num_(nan=0.0).mul_(g).mul_(inv)  # mean^(1/p-1) g / N
             gt = window_sum(buf, k, s)
         else:

@@ -7,7 +7,6 @@ both an unfold copy and ``avg_pool2d`` at stride 1 (see :mod:`._fused_pool`, whi
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 Pair = tuple[int, int]
