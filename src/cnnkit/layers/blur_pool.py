@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_int, to_pair
 from ..errors import ConfigError
+from ._fused_pool import SeparableMaxFn
 from ._registry import register_layer
 
 __all__ = ["BlurPool2d", "MaxBlurPool2d", "binomial_filter2d", "blur_pool2d", "max_blur_pool2d"]
@@ -32,7 +33,12 @@ def _pads(kernel_size: int) -> tuple[int, int, int, int]:
 
 def blur_pool2d(x: Tensor, kernel_size: int = 3, stride: int = 2, pad_mode: str = "reflect",
                 kernel: Tensor | None = None) -> Tensor:
-    """Depthwise binomial blur with "same" padding, evaluated only at every ``stride``-th position."""
+    """Depthwise binomial blur with "same" padding, evaluated only at every ``stride``-th position.
+
+    A depthwise ``conv2d`` with the full 2-D filter: measured faster on CPU than the separable
+    row-then-column form on strided views (2.6x against 1.3x of ``max_pool2d``'s time, fwd + bwd, on a
+    (32, 64, 55, 55) map), despite the separable form's fewer multiply-adds.
+    """
     c = x.shape[1]
     if kernel is None:
         kernel = binomial_filter2d(kernel_size, x.dtype, x.device)
@@ -48,7 +54,15 @@ def blur_pool2d(x: Tensor, kernel_size: int = 3, stride: int = 2, pad_mode: str 
 def max_blur_pool2d(x: Tensor, kernel_size: int = 2, stride: int = 2, blur_kernel_size: int = 3,
                     pad_mode: str = "reflect") -> Tensor:
     """MaxBlurPool: dense (stride-1) max pooling, then blur-and-subsample."""
-    return blur_pool2d(F.max_pool2d(x, kernel_size, stride=1), blur_kernel_size, stride, pad_mode)
+    return blur_pool2d(_dense_max(x, to_pair(kernel_size, "kernel_size")), blur_kernel_size, stride, pad_mode)
+
+
+def _dense_max(x: Tensor, k: tuple[int, int]) -> Tensor:
+    """``F.max_pool2d(x, k, stride=1)``, separably (:class:`~cnnkit.layers._fused_pool.SeparableMaxFn`:
+    same values, same gradient on ties) in eager mode, where torch's kernel with indices is slow."""
+    if torch.compiler.is_compiling() or x.dim() != 4:
+        return F.max_pool2d(x, k, stride=1)
+    return SeparableMaxFn.apply(x, k, (1, 1))
 
 
 @register_layer
@@ -124,7 +138,7 @@ class MaxBlurPool2d(BlurPool2d):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"Expected (B, {self.channels}, H, W) input. Received: shape={tuple(x.shape)}")
-        return blur_pool2d(F.max_pool2d(x, self.max_kernel_size, stride=1), self.kernel_size, self.stride,
+        return blur_pool2d(_dense_max(x, self.max_kernel_size), self.kernel_size, self.stride,
                            self.pad_mode, self.kernel)  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from .._checks import check_real, to_pair
 from ..errors import ConfigError
+from ._fused_pool import LpPoolFn, SoftmaxPoolFn, SoftmaxUnderflow
 from ._registry import register_layer
 
 __all__ = ["LpPool2d", "MixedPool2d", "SoftmaxPool2d", "lp_pool2d", "mixed_pool2d", "softmax_pool2d"]
@@ -50,7 +51,8 @@ def lp_pool2d(x: Tensor, p: float, kernel_size: IntPair, stride: IntPair | None 
               padding: IntPair = 0) -> Tensor:
     """Normalized Lp pooling ``(1/N sum_i |a_i|^p)^(1/p)`` over each window; ``p = inf`` is max of ``|a|``.
 
-    Computed as ``avg_pool2d(|x|^p) ** (1/p)``. For p > 4, ``|x|`` is first divided by its maximum over
+    Computed as ``avg_pool2d(|x|^p) ** (1/p)``, forward and closed-form backward fused in
+    :class:`~cnnkit.layers._fused_pool.LpPoolFn` (the autograd formulation under ``torch.compile``). For p > 4, ``|x|`` is first divided by its maximum over
     each feature map (exact: the result is homogeneous of degree 1) so that ``|x|^p`` cannot overflow;
     a window whose values all lie below ``tiny ** (1/p)`` times that maximum then underflows to 0
     (float32, p = 8: below 1.8e-5 of the map maximum). For p <= 4 the range limits are float32's:
@@ -61,20 +63,29 @@ def lp_pool2d(x: Tensor, p: float, kernel_size: IntPair, stride: IntPair | None 
         return F.max_pool2d(x.abs(), k, s, pad)
     if p == 1:
         return F.avg_pool2d(x.abs(), k, s, pad, count_include_pad=False)
-    # |a|^p = a^p for even integer p: skipping abs saves a pass forward and one backward.
-    a = x if p % 2 == 0 else x.abs()
+    a = x
     if p > 4:
         # |a|^p overflows float32 for |a| > 3.4e38^(1/p) (6e4 at p = 8): divide by the per-map maximum
         # first. The output is homogeneous of degree 1 in a, so this is exact and the scale is a
         # constant for the gradient. Windows below tiny^(1/p) of that maximum then read 0.
         scale = x.detach().abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
         a = a / scale
-    mean = F.avg_pool2d(a.pow(p), k, s, pad, count_include_pad=False)
+    if torch.compiler.is_compiling():
+        out = _lp_pool2d_plain(a, p, k, s, pad)  # elementwise ops inductor fuses; the Function would not
+    else:
+        out = LpPoolFn.apply(a, p, k, s, pad)
+    return out * scale if p > 4 else out
+
+
+def _lp_pool2d_plain(a: Tensor, p: float, k: tuple[int, int], s: tuple[int, int], pad: tuple[int, int]) -> Tensor:
+    """``avg_pool2d(|a|^p) ** (1/p)`` through autograd: the reference formulation of :class:`LpPoolFn`,
+    and the one ``torch.compile`` sees."""
+    # |a|^p = a^p for even integer p: skipping abs saves a pass forward and one backward.
+    mean = F.avg_pool2d((a if p % 2 == 0 else a.abs()).pow(p), k, s, pad, count_include_pad=False)
     # pow(., 1/p) has an infinite slope at 0 (0 * inf = NaN in backward): route zeros around it.
     positive = mean > 0
     root = torch.where(positive, mean, torch.ones_like(mean)).pow(1.0 / p)
-    out = torch.where(positive, root, torch.zeros_like(root))
-    return out * scale if p > 4 else out
+    return torch.where(positive, root, torch.zeros_like(root))
 
 
 @register_layer
@@ -187,13 +198,33 @@ def softmax_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = Non
                    beta: float = 1.0) -> Tensor:
     """Softmax pooling ``sum_i e^(beta a_i) a_i / sum_i e^(beta a_i)`` over each window.
 
-    Stable for any beta: the window maximum of ``beta * a`` is subtracted before ``exp`` (softmax is
-    shift-invariant), so every weight lies in (0, 1] and the largest is exactly 1.
+    Stable for any beta: softmax is shift-invariant, so the maximum of ``beta * a`` over each feature
+    map is subtracted before ``exp`` and two ``avg_pool2d`` calls sum the weights
+    (:class:`~cnnkit.layers._fused_pool.SoftmaxPoolFn`); if a window's weights would then underflow
+    (a window far below its map's maximum, large beta), the maximum is subtracted per window instead,
+    on a window copy, where every weight lies in (0, 1] and the largest is exactly 1.
     ``beta = +inf`` is max pooling, ``-inf`` min pooling, ``0`` average pooling.
     """
     k, s, p = _window_args(kernel_size, stride, padding)
     if math.isinf(beta):
         return F.max_pool2d(x, k, s, p) if beta > 0 else -F.max_pool2d(-x, k, s, p)
+    if beta == 0:
+        return F.avg_pool2d(x, k, s, p, count_include_pad=False)
+    if not torch.compiler.is_compiling():
+        try:
+            return SoftmaxPoolFn.apply(x, k, s, p, beta)
+        except SoftmaxUnderflow:
+            pass  # some window lies far below its map's maximum: shift per window instead
+    return _softmax_pool2d_windows(x, k, s, p, beta)
+
+
+def _softmax_pool2d_windows(x: Tensor, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int],
+                            beta: float) -> Tensor:
+    """Softmax pooling on a window copy with torch's stable softmax (the max subtracted per window).
+
+    The reference formulation: taken under ``torch.compile`` (inductor fuses it) and when the fused
+    map-shift path of :class:`~cnnkit.layers._fused_pool.SoftmaxPoolFn` would underflow.
+    """
     if p != (0, 0):
         x = F.pad(x, (p[1], p[1], p[0], p[0]))
     # (B, C, H_out, W_out, kh * kw): one row per window. For the usual non-overlapping windows this

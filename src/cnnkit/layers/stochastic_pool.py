@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._fused_pool import StochasticEvalFn, stochastic_sample_index
 from ._registry import register_layer
 from .pooling import IntPair, _Pool2d, _window_args
 
@@ -20,36 +21,29 @@ def stochastic_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = 
     the gradient flows to the picked position. Evaluation: ``sum_i a_i^2 / sum_j a_j`` (0 where the
     region sums to 0).
 
-    Sampling uses the exponential race: with ``E_i ~ Exp(1)`` i.i.d., ``argmax_i a_i / E_i`` is ``i``
-    with probability ``a_i / sum_j a_j`` (``E_i / a_i ~ Exp(a_i)``, and the smallest of independent
-    exponentials is ``i`` with probability ``a_i / sum_j a_j``). For non-overlapping regions one
-    ``max_pool2d`` with indices does the sampling, without a Python loop or an unfold copy; overlapping
-    regions draw their own race per window (on a window copy), so regions sample independently.
+    Sampling is by inverse CDF, one uniform per region
+    (:func:`~cnnkit.layers._fused_pool.stochastic_sample_index`); overlapping regions sample
+    independently. Evaluation sums each region as ``kh * kw`` strided slabs, forward and closed-form
+    backward fused in :class:`~cnnkit.layers._fused_pool.StochasticEvalFn` (the plain autograd
+    formulation, :func:`_probability_weighting`, under ``torch.compile``).
     """
     k, s, _ = _window_args(kernel_size, stride, 0)
     if not training:
-        num = F.avg_pool2d(x * x, k, s)
-        den = F.avg_pool2d(x, k, s)
-        positive = den > 0
-        safe = torch.where(positive, den, torch.ones_like(den))
-        return torch.where(positive, num / safe, torch.zeros_like(num))
+        if torch.compiler.is_compiling():
+            return _probability_weighting(x, k, s)
+        return StochasticEvalFn.apply(x, k, s)
     dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    a = x.detach().to(dtype)
-    if s[0] >= k[0] and s[1] >= k[1]:
-        race = torch.empty_like(a)
-        # exponential_ may return exactly 0 (u = 0); a tiny floor keeps 0 / E finite and non-NaN.
-        race.exponential_(generator=generator).clamp_min_(torch.finfo(dtype).tiny)
-        _, index = F.max_pool2d(a / race, k, s, return_indices=True)
-    else:
-        windows = a.unfold(2, k[0], s[0]).unfold(3, k[1], s[1])  # (B, C, H_out, W_out, kh, kw) view
-        oh, ow = windows.shape[2:4]
-        race = torch.empty(windows.shape, dtype=dtype, device=x.device)
-        race.exponential_(generator=generator).clamp_min_(torch.finfo(dtype).tiny)
-        pick = (windows / race).flatten(-2).argmax(dim=-1)  # (B, C, H_out, W_out), index in the window
-        rows = torch.arange(oh, device=x.device)[:, None] * s[0] + pick // k[1]
-        cols = torch.arange(ow, device=x.device)[None, :] * s[1] + pick % k[1]
-        index = rows * x.shape[-1] + cols
+    index = stochastic_sample_index(x.detach().to(dtype), k, s, generator)
     return x.flatten(2).gather(2, index.flatten(2)).view(index.shape)
+
+
+def _probability_weighting(x: Tensor, k: tuple[int, int], s: tuple[int, int]) -> Tensor:
+    """``avg_pool2d(x^2) / avg_pool2d(x)`` through autograd, 0 where a region sums to 0."""
+    num = F.avg_pool2d(x * x, k, s)
+    den = F.avg_pool2d(x, k, s)
+    positive = den > 0
+    safe = torch.where(positive, den, torch.ones_like(den))
+    return torch.where(positive, num / safe, torch.zeros_like(num))
 
 
 @register_layer
@@ -87,7 +81,8 @@ class StochasticPool2d(_Pool2d):
         super().__init__(kernel_size, stride, 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not torch.compiler.is_compiling() and bool((x < 0).any()):
+        # amin is one reduction pass; (x < 0).any() would also write a full-size boolean mask.
+        if not torch.compiler.is_compiling() and bool(x.amin() < 0):
             raise ValueError(
                 "Expected non-negative input to StochasticPool2d (region probabilities are a_i / sum_j a_j; "
                 f"put it after a ReLU). Received: min={float(x.min()):.4g}")
