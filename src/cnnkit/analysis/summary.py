@@ -314,10 +314,14 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, allow_floor: bool
                     # Layers whose convolutions and poolings the tracker saw (a blur-pool pads, then convolves)
                     # keep the exact field traced from those ops.
                     n = len(geometry[0])
-                    for i in range(n):
-                        k, st, p, d = (g[i] for g in geometry)
-                        ceil = bool(getattr(m, "ceil_mode", False))
-                        on_window(tracker.window_op(type(m).__name__, x_in, x_in.ndim - n + i, k, st, p, d, ceil))
+                    stack.append(m)  # the window is this layer's (its hook has already left the stack)
+                    try:
+                        for i in range(n):
+                            k, st, p, d = (g[i] for g in geometry)
+                            ceil = bool(getattr(m, "ceil_mode", False))
+                            on_window(tracker.window_op(type(m).__name__, x_in, x_in.ndim - n + i, k, st, p, d, ceil))
+                    finally:
+                        stack.pop()
                     tracker.apply_window(x_in, t, *geometry)
                 pending.append((m, t))
 
