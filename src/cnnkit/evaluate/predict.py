@@ -242,13 +242,18 @@ def _model_input(name: str, raw: torch.Tensor, preprocessing: dict[str, Any]) ->
     return x
 
 
+def _channels(preprocessing: dict[str, Any]) -> int | None:
+    """The model's input channels for an image model (``(C, H, W)`` input), else None."""
+    shape = list(preprocessing.get("input_shape") or ())
+    return int(shape[0]) if len(shape) == 3 else None
+
+
 def iter_inputs(
     inputs: list[str | Path], preprocessing: dict[str, Any]
 ) -> Iterator[tuple[str, torch.Tensor | None, torch.Tensor | None, str | None]]:
     """``(name, raw, model input, None)`` for every readable image or array under ``inputs`` (folders walked),
     ``(name, raw or None, None, error)`` for each one that cannot be read or brought to the model's input."""
-    shape = preprocessing.get("input_shape") or ()
-    channels = int(shape[0]) if len(shape) == 3 else None
+    channels = _channels(preprocessing)
     for path, error in _walk(inputs):
         if error is not None:
             yield str(path), None, None, error
@@ -284,9 +289,8 @@ def load_inputs(inputs: list[str | Path], preprocessing: dict[str, Any]) -> tupl
     """
     names: list[str] = []
     xs: list[torch.Tensor] = []
-    shape = preprocessing.get("input_shape") or ()
     for path in expand_inputs(inputs):
-        for name, raw in read_input(path, channels=int(shape[0]) if len(shape) == 3 else None):
+        for name, raw in read_input(path, channels=_channels(preprocessing)):
             names.append(name)
             xs.append(_model_input(name, raw, preprocessing))
     return names, torch.cat(xs)
