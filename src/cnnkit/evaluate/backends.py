@@ -332,7 +332,7 @@ def run_onnx_source(run_dir: str | Path, *, model: nn.Module | None = None, inpu
     why = f"{path} is older than the weights" if path.is_file() else f"no {path}"
     if not export or model is None or not input_shape:
         return None, f"{why} (write it with: cnnkit export {root})"
-    from ..export.onnx import export_bytes
+    from ..export.onnx import export_bytes  # here, not at the top: it imports onnx, needed only on this path
 
     return export_bytes(model, tuple(int(s) for s in input_shape), what=str(root)), None
 
