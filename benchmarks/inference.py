@@ -56,7 +56,7 @@ def _bench(run: Path, batch: int, rounds: int, compile_: bool) -> list[dict[str,
     routes = ROUTES + (["torch-compile"] if compile_ else [])
     backends: dict[str, LazyBackend] = {r: run_backend(loaded, backend=r) for r in routes}
     clear_backend_cache()  # auto probes afresh for every model and batch
-    auto = run_backend(loaded, backend="auto")
+    auto = run_backend(loaded, backend="auto", exact=True)  # as cnnkit predict/evaluate: fp32 routes
     t = time.perf_counter()
     auto(x)  # the probe: every route run and timed on this batch
     probe_s = time.perf_counter() - t

@@ -442,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detection runs: write each image with its boxes drawn into DIR (default RUN_DIR/predict)")
     p.add_argument("--score-threshold", type=float, default=0.3, help="detection runs: drop detections scoring lower")
     p.add_argument("--batch-size", type=int, default=64, help="inputs decoded and run at a time (default 64)")
-    _add_backend_arg(p, "auto: the fastest route whose top-1 matches eager fp32 on the first batch")
+    _add_backend_arg(p, "auto: the fastest fp32 route whose top-1 matches eager fp32 on the first batch")
 
     p = add("explain", _cmd_explain, "attribution maps (saliency, Grad-CAM, ...), filters and feature maps as PNGs")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")

@@ -127,8 +127,9 @@ def _npy_items(path: Path, channels: int | None = None) -> list[tuple[str, torch
 def array_items(arr: np.ndarray, name: str, *, channels: int | None = None) -> list[tuple[str, torch.Tensor]]:
     """``[(name, raw (C, H, W) tensor)]`` for an array in one of the ``.npy`` layouts above (a batch
     ``(N, C, H, W)`` or ``(N, H, W)`` gives ``name[i]`` per item); ``cnnkit serve`` passes the arrays it
-    receives here. ``channels``, the model's input channels, settles the one ambiguous layout: for a
-    one-channel model a ``(3, H, W)`` array is three gray images, otherwise one RGB image.
+    receives here. ``channels``, the model's input channels, turns on stacks ``(N, H, W)`` and settles the
+    one ambiguous layout: for a one-channel model a ``(3, H, W)`` array is three gray images, otherwise one
+    RGB image. Without it (a caller that takes one image per request) a stack is refused.
 
     Raises:
         DataError: a dtype other than numbers, pixel values out of range, or a shape not listed above.
@@ -152,6 +153,8 @@ def array_items(arr: np.ndarray, name: str, *, channels: int | None = None) -> l
             arr = np.transpose(arr[..., :3] if last == 4 else arr, (2, 0, 1))
         elif first == 1 or (first == 3 and channels != 1):  # (C, H, W)
             pass
+        elif channels is None:  # a caller that takes one image (cnnkit serve): no stacks
+            raise DataError(f"array {name} has shape {arr.shape}: expected (H, W), (C, H, W) or (H, W, C) with C 1 or 3")
         else:
             # (N, H, W): a stack of gray images. For a one-channel model a first axis of 3 is read so too:
             # an RGB (3, H, W) image is not what such a model was trained on; a stack of three is.
@@ -386,8 +389,8 @@ def predict(
             (``.csv`` or ``.json``) is checked before any input is read.
         batch_size: inputs are decoded and run this many at a time (a folder never sits in memory whole).
         backend: the inference route (:data:`cnnkit.evaluate.backends.BACKENDS`) for image and clip
-            runs. ``auto`` chooses on the first batch; runs whose task presents its own outputs
-            (multi-label, regression) choose among the fp32 routes only. Other kinds run eager fp32.
+            runs. ``auto`` chooses among the fp32 routes on the first batch (``torch-bf16`` only by
+            name). Other kinds (text, series, segmentation) run eager fp32.
         on_backend: called once with the backend chosen (its ``probe`` says what ``auto`` measured).
 
     Returns:
@@ -433,7 +436,9 @@ def predict(
         raise CnnkitError(f"--text is for text runs; {run_dir} takes {run_kind(loaded.info)} inputs")
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
-    run = run_backend(loaded, backend=backend, exact=task is not None)
+    # fp32 routes only: predict's probabilities (and cnnkit serve's, tested to 1e-6 against them) stay
+    # eager fp32's to rounding; bf16 keeps the top-1 on the probe but not the order of the other classes.
+    run = run_backend(loaded, backend=backend, exact=True)
     results: list[dict[str, Any]] = []
     pending: list[tuple[dict[str, Any], torch.Tensor]] = []
 
