@@ -3,8 +3,8 @@ ResNet-20 and the airbench net, with the ratio to onnxruntime measured in the sa
 
 Each model (seed-0 random weights: speed does not depend on the values) is saved as a run folder and
 exported with ``cnnkit export``, then run through :mod:`cnnkit.evaluate.backends` exactly as ``cnnkit
-predict --backend ...`` runs it. ``auto`` is measured as a row of its own: the route it chose on its probe
-(probe time reported separately), timed like the others.
+predict --backend ...`` runs it. ``auto`` (fp32 routes, as the CLI runs it) gets a row naming the route its
+probe chose, with that route's timings and the probe's own cost.
 
 Timing: every backend is warmed up, then ``--rounds`` interleaved rounds (each backend in turn, a fixed
 number of calls each), so a change of machine load hits every backend alike. images/s is mean ± std over
@@ -60,7 +60,9 @@ def _bench(run: Path, batch: int, rounds: int, compile_: bool) -> list[dict[str,
     t = time.perf_counter()
     auto(x)  # the probe: every route run and timed on this batch
     probe_s = time.perf_counter() - t
-    backends["auto"] = auto
+    # auto's row is its chosen route's row: a second onnxruntime session timed beside the first would be
+    # slowed by the first one's spinning worker threads, which measures the benchmark, not the route.
+    chosen_name = auto.chosen.name if auto.chosen is not None else "torch"
     ref = backends["torch"](x).argmax(1)
     agree = {k: float((b(x).argmax(1) == ref).float().mean()) for k, b in backends.items()}  # also warm-up
     for b in backends.values():
@@ -78,14 +80,14 @@ def _bench(run: Path, batch: int, rounds: int, compile_: bool) -> list[dict[str,
             rate[k].append(batch * n / (time.perf_counter() - start))
     ort = statistics.mean(rate["onnxruntime"])
     rows = []
-    for k in backends:
-        chosen = auto.chosen.name if k == "auto" and auto.chosen is not None else k
+    for name in [*backends, "auto"]:
+        k = chosen_name if name == "auto" else name
         rows.append({
-            "model": run.name, "batch": batch, "backend": k if k != "auto" else f"auto -> {chosen}",
+            "model": run.name, "batch": batch, "backend": k if name != "auto" else f"auto -> {k}",
             "ips": statistics.mean(rate[k]), "ips_sd": statistics.stdev(rate[k]) if len(rate[k]) > 1 else 0.0,
             "median_ms": 1e3 * statistics.median(lat[k]), "p99_ms": 1e3 * float(np.percentile(lat[k], 99)),
             "vs_ort": statistics.mean(rate[k]) / ort, "top1": agree[k],
-            "probe_s": probe_s if k == "auto" else None,
+            "probe_s": probe_s if name == "auto" else None,
         })
     return rows
 
