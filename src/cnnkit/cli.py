@@ -99,7 +99,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         write_sets=args.write_sets,
         out=args.out,
         top_k=args.top_k,
+        backend=args.backend or "auto",
     )
+    if args.backend is not None and report.get("backend"):
+        _print_backend(report["backend"])
     if args.json:
         _print_json(report)
     else:
@@ -125,6 +128,16 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_backend(described: dict[str, Any]) -> None:
+    """One stderr line: the inference route, and for auto what the probe measured."""
+    probe = described.get("probe") or {}
+    seconds = probe.get("seconds") or {}
+    timed = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in sorted(seconds.items(), key=lambda kv: kv[1]) if v == v)
+    dropped = "; ".join(f"{k}: {safe_text(v, 120)}" for k, v in {**probe.get("rejected", {}), **probe.get("skipped", {})}.items())
+    how = " (cached choice)" if probe.get("cached") else (f" (probe: {timed})" if timed else "")
+    print(f"cnnkit: backend {described['name']}{how}" + (f"; not used: {dropped}" if dropped else ""), file=sys.stderr)
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .evaluate import predict
     from .evaluate.detection import is_detection_run, predict_detections
@@ -146,7 +159,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     # Unreadable inputs are skipped, one stderr line each; predict raises (exit 2) only if none was read.
     results = predict(
         args.run_dir, args.inputs, top_k=args.top_k, output=args.output, texts=args.text,
+        batch_size=args.batch_size, backend=args.backend or "auto",
         on_skip=lambda name, error: print(f"cnnkit: skipped: {error}", file=sys.stderr),
+        # The route is named on stderr only when --backend was given: the default output stays as it was.
+        on_backend=(lambda b: _print_backend(b.describe())) if args.backend is not None else None,
     )
     if args.json:
         _print_json(results)
@@ -336,6 +352,17 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------- parser
 
 
+# The names of cnnkit.evaluate.backends.BACKENDS, spelled out so `cnnkit --help` does not import torch.
+_BACKENDS = ("auto", "torch", "torch-cl", "torch-bf16", "torch-compile", "onnxruntime")
+
+
+def _add_backend_arg(p: argparse.ArgumentParser, auto: str) -> None:
+    p.add_argument("--backend", default=None, choices=_BACKENDS,
+                   help=f"inference route (default auto; {auto}); torch-cl: fp32 channels-last, torch-bf16: bf16 "
+                        "autocast + channels-last, onnxruntime: RUN/model.onnx from cnnkit export. "
+                        "Given explicitly, the route chosen is printed on stderr")
+
+
 def _add_config_args(p: argparse.ArgumentParser, *, config_required: bool = False) -> None:
     if config_required:
         p.add_argument("config", metavar="CONFIG", help="YAML config path")
@@ -397,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--json", action="store_true")
+    _add_backend_arg(p, "auto: the fastest fp32 route on the first test batch, so metrics do not depend on it")
 
     p = add("cv", _cmd_cv, "k-fold cross-validation: K runs, each fold once as validation")
     _add_config_args(p, config_required=True)
@@ -421,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draw", type=Path, default=None, metavar="DIR",
                    help="detection runs: write each image with its boxes drawn into DIR (default RUN_DIR/predict)")
     p.add_argument("--score-threshold", type=float, default=0.3, help="detection runs: drop detections scoring lower")
+    p.add_argument("--batch-size", type=int, default=64, help="inputs decoded and run at a time (default 64)")
+    _add_backend_arg(p, "auto: the fastest fp32 route whose top-1 matches eager fp32 on the first batch")
 
     p = add("explain", _cmd_explain, "attribution maps (saliency, Grad-CAM, ...), filters and feature maps as PNGs")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")

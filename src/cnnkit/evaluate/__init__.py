@@ -1,6 +1,9 @@
 """Evaluation: test-set reports, calibration, test-time augmentation, conformal prediction and prediction on
 files. (k-fold cross-validation trains, so it lives in :mod:`cnnkit.train.cv`.)"""
 
+from .backends import BACKENDS as BACKENDS
+from .backends import run_backend as run_backend
+from .backends import select_backend as select_backend
 from .calibration import expected_calibration_error as expected_calibration_error
 from .calibration import fit_temperature as fit_temperature
 from .calibration import reliability_bins as reliability_bins
@@ -27,5 +30,5 @@ __all__ = [
     "accuracy", "top_k_accuracy", "negative_log_likelihood", "confusion_matrix", "per_class_metrics",
     "reliability_bins", "expected_calibration_error", "fit_temperature",
     "label_scores", "conformity_scores", "conformal_quantile", "prediction_sets", "summarize_sets",
-    "tta_log_probs",
+    "tta_log_probs", "BACKENDS", "run_backend", "select_backend",
 ]

@@ -8,8 +8,12 @@ recorded in ``model.json`` (:func:`cnnkit.data.apply_preprocessing`), the same c
 loaders. A video model's run (``kind: clip``) reads clips instead (:mod:`cnnkit.evaluate.clip_inputs`).
 
 ``.npy`` layouts: ``(H, W)``, ``(C, H, W)``, ``(H, W, C)`` with ``C`` in 1/3/4 when the first axis is not
-a channel count, or a batch ``(N, C, H, W)`` (one prediction per item, named ``file.npy[i]``). ``uint8``
-arrays are pixel values 0..255; float arrays must hold values in [0, 1].
+a channel count, or a batch ``(N, C, H, W)`` or ``(N, H, W)`` (one prediction per item, named
+``file.npy[i]``; for a one-channel model a ``(3, H, W)`` array is three gray images). ``uint8`` arrays are
+pixel values 0..255; float arrays must hold values in [0, 1].
+
+The forward pass goes through an inference backend (:mod:`cnnkit.evaluate.backends`): ``auto`` probes
+the routes on the first batch and keeps the fastest one whose top-1 matches eager fp32 there.
 
 An input that cannot be read (missing, unsupported, corrupt, wrong shape) does not stop the others: it
 gets a row with an ``"error"`` and is skipped; only when nothing at all can be read does :func:`predict`
@@ -35,6 +39,7 @@ from ..data import apply_preprocessing, load_npy, read_image
 from ..errors import CnnkitError, DataError
 from ..runs import load_model
 from ..runtime import resolve_device
+from .backends import Backend, check_backend, run_backend
 from .clip_inputs import is_clip_run, iter_clip_inputs
 from .generate import refuse_unsupervised_run
 from .series_predict import is_series_run, predict_series
@@ -115,13 +120,16 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
-def _npy_items(path: Path) -> list[tuple[str, torch.Tensor]]:
-    return array_items(load_npy(path), str(path))
+def _npy_items(path: Path, channels: int | None = None) -> list[tuple[str, torch.Tensor]]:
+    return array_items(load_npy(path), str(path), channels=channels)
 
 
-def array_items(arr: np.ndarray, name: str) -> list[tuple[str, torch.Tensor]]:
+def array_items(arr: np.ndarray, name: str, *, channels: int | None = None) -> list[tuple[str, torch.Tensor]]:
     """``[(name, raw (C, H, W) tensor)]`` for an array in one of the ``.npy`` layouts above (a batch
-    ``(N, C, H, W)`` gives ``name[i]`` per item); ``cnnkit serve`` passes the arrays it receives here.
+    ``(N, C, H, W)`` or ``(N, H, W)`` gives ``name[i]`` per item); ``cnnkit serve`` passes the arrays it
+    receives here. ``channels``, the model's input channels, turns on stacks ``(N, H, W)`` and settles the
+    one ambiguous layout: for a one-channel model a ``(3, H, W)`` array is three gray images, otherwise one
+    RGB image. Without it (a caller that takes one image per request) a stack is refused.
 
     Raises:
         DataError: a dtype other than numbers, pixel values out of range, or a shape not listed above.
@@ -140,10 +148,19 @@ def array_items(arr: np.ndarray, name: str) -> list[tuple[str, torch.Tensor]]:
     if arr.ndim == 2:
         return [(name, torch.from_numpy(arr[None].copy()))]
     if arr.ndim == 3:
-        if arr.shape[0] not in (1, 3) and arr.shape[-1] in (1, 3, 4):
-            arr = np.transpose(arr[..., :3] if arr.shape[-1] == 4 else arr, (2, 0, 1))
-        if arr.shape[0] not in (1, 3):
+        first, last = arr.shape[0], arr.shape[-1]
+        if first not in (1, 3) and last in (1, 3, 4):  # (H, W, C)
+            arr = np.transpose(arr[..., :3] if last == 4 else arr, (2, 0, 1))
+        elif first == 1 or (first == 3 and channels != 1):  # (C, H, W)
+            pass
+        elif channels is None:  # a caller that takes one image (cnnkit serve): no stacks
             raise DataError(f"array {name} has shape {arr.shape}: expected (H, W), (C, H, W) or (H, W, C) with C 1 or 3")
+        else:
+            # (N, H, W): a stack of gray images. For a one-channel model a first axis of 3 is read so too:
+            # an RGB (3, H, W) image is not what such a model was trained on; a stack of three is.
+            if len(arr) == 0:
+                raise DataError(f"array {name} has shape {arr.shape}: a stack (N, H, W) needs N >= 1")
+            return [(f"{name}[{i}]", torch.from_numpy(np.ascontiguousarray(arr[i : i + 1]))) for i in range(len(arr))]
         return [(name, torch.from_numpy(np.ascontiguousarray(arr)))]
     if arr.ndim == 4:
         if arr.shape[1] not in (1, 3) or len(arr) == 0:
@@ -203,12 +220,13 @@ def read_bytes(data: bytes, name: str = "upload", *, max_pixels: int | None = No
     return [(name, _decode_image(io.BytesIO(data), name, ("PNG", "JPEG", "BMP", "WEBP"), max_pixels))]
 
 
-def read_input(path: str | Path) -> list[tuple[str, torch.Tensor]]:
-    """``[(name, raw (C, H, W) uint8 or float 0..1 tensor)]`` for one file (several for a ``.npy`` batch)."""
+def read_input(path: str | Path, *, channels: int | None = None) -> list[tuple[str, torch.Tensor]]:
+    """``[(name, raw (C, H, W) uint8 or float 0..1 tensor)]`` for one file (several for a ``.npy`` batch;
+    ``channels`` as in :func:`array_items`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return _npy_items(path)
+        return _npy_items(path, channels)
     if suffix in _OTHER_FORMATS:
         return [(str(path), _read_other_image(path))]
     return [(str(path), read_image(path))]
@@ -227,17 +245,24 @@ def _model_input(name: str, raw: torch.Tensor, preprocessing: dict[str, Any]) ->
     return x
 
 
+def _channels(preprocessing: dict[str, Any]) -> int | None:
+    """The model's input channels for an image model (``(C, H, W)`` input), else None."""
+    shape = list(preprocessing.get("input_shape") or ())
+    return int(shape[0]) if len(shape) == 3 else None
+
+
 def iter_inputs(
     inputs: list[str | Path], preprocessing: dict[str, Any]
 ) -> Iterator[tuple[str, torch.Tensor | None, torch.Tensor | None, str | None]]:
     """``(name, raw, model input, None)`` for every readable image or array under ``inputs`` (folders walked),
     ``(name, raw or None, None, error)`` for each one that cannot be read or brought to the model's input."""
+    channels = _channels(preprocessing)
     for path, error in _walk(inputs):
         if error is not None:
             yield str(path), None, None, error
             continue
         try:
-            items = read_input(path)
+            items = read_input(path, channels=channels)
         except CnnkitError as exc:
             yield str(path), None, None, str(exc)
             continue
@@ -268,7 +293,7 @@ def load_inputs(inputs: list[str | Path], preprocessing: dict[str, Any]) -> tupl
     names: list[str] = []
     xs: list[torch.Tensor] = []
     for path in expand_inputs(inputs):
-        for name, raw in read_input(path):
+        for name, raw in read_input(path, channels=_channels(preprocessing)):
             names.append(name)
             xs.append(_model_input(name, raw, preprocessing))
     return names, torch.cat(xs)
@@ -346,6 +371,8 @@ def predict(
     output: str | Path | None = None,
     on_skip: Callable[[str, str], None] | None = None,
     texts: list[str] | None = None,
+    backend: str = "auto",
+    on_backend: Callable[[Backend], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Top-``k`` classes with probabilities for each input.
 
@@ -360,6 +387,11 @@ def predict(
     Args:
         output: also write the results as a table (:func:`write_predictions`); the extension
             (``.csv`` or ``.json``) is checked before any input is read.
+        batch_size: inputs are decoded and run this many at a time (a folder never sits in memory whole).
+        backend: the inference route (:data:`cnnkit.evaluate.backends.BACKENDS`) for image and clip
+            runs. ``auto`` chooses among the fp32 routes on the first batch (``torch-bf16`` only by
+            name). Other kinds (text, series, segmentation) run eager fp32.
+        on_backend: called once with the backend chosen (its ``probe`` says what ``auto`` measured).
 
     Returns:
         ``[{"input": name, "top": [{"class": index, "name": class_name, "probability": p}, ...]}, ...]``
@@ -370,6 +402,7 @@ def predict(
         CnnkitError: bad arguments, or no input could be read (the message names the first failure).
     """
 
+    check_backend(backend)
     if top_k < 1:
         raise CnnkitError(f"Expected top_k >= 1. Received: top_k={top_k}")
     if batch_size < 1:
@@ -403,10 +436,18 @@ def predict(
         raise CnnkitError(f"--text is for text runs; {run_dir} takes {run_kind(loaded.info)} inputs")
     if not loaded.preprocessing:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no preprocessing; cannot convert inputs")
-    model = loaded.model.eval()
-    dev = next(iter(model.parameters()), torch.empty(0)).device
+    # fp32 routes only: predict's probabilities (and cnnkit serve's, tested to 1e-6 against them) stay
+    # eager fp32's to rounding; bf16 keeps the top-1 on the probe but not the order of the other classes.
+    run = run_backend(loaded, backend=backend, exact=True)
     results: list[dict[str, Any]] = []
     pending: list[tuple[dict[str, Any], torch.Tensor]] = []
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        fresh = run.chosen is None
+        out = run(x)
+        if fresh and on_backend is not None and run.chosen is not None:
+            on_backend(run.chosen)
+        return out
 
     def skip(name: str, error: str) -> None:
         results.append({"input": name, "error": error})
@@ -417,12 +458,12 @@ def predict(
         if not pending:
             return
         if task is not None:  # multi-label, regression: the task presents its outputs
-            for (row, _), r in zip(pending, task_rows(task, model(torch.cat([x for _, x in pending]).to(dev)),
+            for (row, _), r in zip(pending, task_rows(task, forward(torch.cat([x for _, x in pending])),
                                                       loaded.class_names, top_k=top_k)):
                 row.update(r)
             pending.clear()
             return
-        probs = torch.softmax(model(torch.cat([x for _, x in pending]).to(dev)).float(), dim=1).cpu()
+        probs = torch.softmax(forward(torch.cat([x for _, x in pending])).float(), dim=1).cpu()
         cls_names = loaded.class_names or [str(n) for n in range(probs.shape[1])]
         p, c = probs.topk(min(top_k, probs.shape[1]), dim=1)
         for (row, _), pj, cj in zip(pending, p, c):

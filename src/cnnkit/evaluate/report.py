@@ -9,7 +9,7 @@ grid of the most confidently wrong images.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from ..runs import atomic_write_text, load_model, load_run_data, split_batches, 
 from ..runtime import resolve_device
 from ..tasks import create_task
 from . import conformal as _cp
+from .backends import EXACT_ROUTES, LazyBackend, check_backend, run_backend, select_backend
 from .calibration import choose_temperature, expected_calibration_error, reliability_bins
 from .generate import refuse_unsupervised_run
 from .metrics import accuracy, confusion_matrix, negative_log_likelihood, per_class_metrics, softmax, top_k_accuracy
@@ -70,10 +71,12 @@ def _device_of(model: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def collect_outputs(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, tta: str = "none", keep_errors: int = _N_ERRORS
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, tta: str = "none", keep_errors: int = _N_ERRORS,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` (in eval mode) over ``batches``; return log-probabilities, labels and the
-    ``keep_errors`` most confidently misclassified inputs.
+    ``keep_errors`` most confidently misclassified inputs. ``forward`` (an inference backend,
+    :mod:`cnnkit.evaluate.backends`) runs the batches instead of ``model`` itself when given.
 
     Returns:
         ``{"logits": (N, K) float64 log-probabilities, "labels": (N,) int64, "errors": [(conf, x, y, pred)]}``
@@ -88,7 +91,7 @@ def collect_outputs(
     try:
         for x, y in batches:
             x = x.to(device, non_blocking=True)
-            lp = tta_log_probs(model, x, tta).double().cpu()
+            lp = tta_log_probs(forward or model, x, tta).double().cpu()
             y = torch.as_tensor(y).long().cpu()
             if lp.ndim != 2:
                 raise CnnkitError(f"Expected the model to output (batch, classes) logits. Received: {tuple(lp.shape)}")
@@ -127,6 +130,7 @@ def evaluate_model(
     calibration_name: str = "calibration data",
     holdout_seed: int = HOLDOUT_SEED,
     context: dict[str, Any] | None = None,
+    backend: str | LazyBackend = "torch",
 ) -> dict[str, Any]:
     """Evaluate a classifier on ``loader`` (batches of ``(x, y)``, ``x`` already model input).
 
@@ -150,6 +154,9 @@ def evaluate_model(
         write_sets: write ``conformal_sets.jsonl`` (one line per test item) to ``out``.
         out: folder for ``report.json``, ``confusion_matrix.png``/``.txt``, ``reliability.png``,
             ``most_confident_errors.png``; nothing is written when None.
+        backend: the inference route (:mod:`cnnkit.evaluate.backends`), or a backend built for a run
+            (:func:`~cnnkit.evaluate.backends.run_backend`). ``"auto"`` chooses among the fp32 routes
+            only, so the reported metrics do not depend on the route; ``report["backend"]`` records it.
 
     Returns:
         The JSON-able report (see :func:`format_report` for the keys).
@@ -166,7 +173,10 @@ def evaluate_model(
     eval_index = None
     if needs_cal and calibration_loader is None:
         calibration_loader, loader, eval_index = _hold_out(loader, holdout_seed)
-    res = collect_outputs(model, loader, tta=tta)
+    if isinstance(backend, str):
+        name = check_backend(backend)
+        backend = LazyBackend(lambda probe: select_backend(model, probe, backend=name, routes=EXACT_ROUTES))
+    res = collect_outputs(model, loader, tta=tta, forward=backend)
     z, y = res["logits"], res["labels"]
     num_classes = z.shape[1]
     names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
@@ -195,9 +205,10 @@ def evaluate_model(
         "temperature": None,
         "temperature_scaled": None,
         "conformal": None,
+        "backend": backend.chosen.describe() if backend.chosen is not None else None,
         "files": {},
     }
-    cal = collect_outputs(model, calibration_loader, tta=tta, keep_errors=0) if needs_cal else None  # type: ignore[arg-type]
+    cal = collect_outputs(model, calibration_loader, tta=tta, keep_errors=0, forward=backend) if needs_cal else None  # type: ignore[arg-type]
     if cal is not None:
         n_cal = int(len(cal["labels"]))
         if eval_index is not None:
@@ -300,6 +311,7 @@ def evaluate_run(
     k_reg: int = 1,
     lam: float = 0.01,
     device: str | None = None,
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate a run folder's model on one split of its data (``config.yaml``), writing the pictures to
     ``out`` (default ``RUN_DIR/eval-<split>/``, or ``RUN_DIR/eval-<split>-<data>/`` with ``data``).
@@ -310,8 +322,11 @@ def evaluate_run(
     half (see :func:`evaluate_model`).
     With ``data=NAME`` the model is evaluated on another data set with the same number of classes,
     converted with the model's recorded preprocessing.
+    ``backend`` is the inference route (:mod:`cnnkit.evaluate.backends`; ``auto``: the fastest fp32 route
+    on the first test batch, ``RUN/model.onnx`` included when ``cnnkit export`` wrote it).
     """
 
+    check_backend(backend)
     if tta not in TTA_MODES:
         raise CnnkitError(f"Unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
     if conformal is not None:
@@ -362,6 +377,7 @@ def evaluate_run(
         ece_bins=int(run.cfg.eval.ece_bins),
         calibration_name="validation split",
         context={"run_dir": str(run_dir), "data": run.cfg.data.name},  # written into report.json once
+        backend=run_backend(loaded, backend=backend, exact=True),
     )
     return report
 

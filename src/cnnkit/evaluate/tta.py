@@ -17,9 +17,10 @@ view outweighs an unsure one, and one choice, used everywhere, is what matters h
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import CnnkitError, did_you_mean
 
@@ -72,7 +73,7 @@ def tta_views(x: torch.Tensor, mode: str) -> list[tuple[torch.Tensor, float]]:
     return [(x, 0.25), (flipped, 0.25)] + [(v, 0.125) for v in shifted]
 
 
-def tta_logits(model: nn.Module, x: torch.Tensor, mode: str = "none") -> torch.Tensor:
+def tta_logits(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mode: str = "none") -> torch.Tensor:
     """The weighted mean of ``model``'s logits over the views of ``x`` (``model(x)`` for ``"none"``).
 
     One forward pass per view, so memory stays that of one batch (airbench batches the views; with the
@@ -89,6 +90,6 @@ def tta_logits(model: nn.Module, x: torch.Tensor, mode: str = "none") -> torch.T
 
 
 @torch.no_grad()
-def tta_log_probs(model: nn.Module, x: torch.Tensor, mode: str = "none") -> torch.Tensor:
+def tta_log_probs(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mode: str = "none") -> torch.Tensor:
     """``log_softmax`` of :func:`tta_logits`, in float64 so metrics match a float64 reference to ~1e-12."""
     return torch.log_softmax(tta_logits(model, x, mode).double(), dim=1)

@@ -26,7 +26,7 @@ from .._text import safe_text
 from ..errors import CnnkitError
 from ..runs import atomic_write_text, load_model
 
-__all__ = ["NATIVE_OPSET", "export_onnx"]
+__all__ = ["NATIVE_OPSET", "export_bytes", "export_onnx"]
 
 # The oldest opset torch's exporter writes without a version conversion (torch.onnx's TORCHLIB_OPSET).
 NATIVE_OPSET = 18
@@ -122,23 +122,7 @@ def export_onnx(
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no input_shape; cannot export")
     path = Path(out) if out is not None else Path(run_dir) / "model.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = _example(model, shape, 2)
-    batch = torch.export.Dim("batch", min=1, max=1 << 16)
-    # The exporter narrates every stage on stdout/stderr and warns about torchvision; keep the CLI quiet.
-    with _quiet_exporter():
-        try:
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_shapes=({0: batch},),
-                opset_version=opset,
-                dynamo=True,
-            )
-        except Exception as exc:  # the exporter raises many types; the user needs the first line
-            raise CnnkitError(f"ONNX export failed for {run_dir}: {_first_line(exc)}") from None
+    _export(model, shape, str(path), opset=opset, what=str(run_dir))
     try:
         written = _written_opset(path)
     except Exception as exc:  # noqa: BLE001 - whatever the reader raises, the file is unusable
@@ -167,6 +151,35 @@ def export_onnx(
             raise CnnkitError(f"exported ONNX graph disagrees with PyTorch by {diff:.3g} (> atol {atol}); file kept at {path}")
     atomic_write_text(path.with_suffix(".json"), json.dumps({**loaded.info, "onnx": result}, indent=2))
     return result
+
+
+def _export(model: torch.nn.Module, shape: tuple[int, ...], f: str | None, *, opset: int | None, what: str) -> Any:
+    """torch's exporter with a dynamic batch dimension, quiet; writes ``f`` (None: returns the program)."""
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    # The exporter narrates every stage on stdout/stderr and warns about torchvision; keep the CLI quiet.
+    with _quiet_exporter():
+        try:
+            return torch.onnx.export(
+                model,
+                (_example(model, shape, 2),),
+                f,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_shapes=({0: batch},),
+                opset_version=opset,
+                dynamo=True,
+            )
+        except Exception as exc:  # the exporter raises many types; the user needs the first line
+            raise CnnkitError(f"ONNX export failed for {what}: {_first_line(exc)}") from None
+
+
+def export_bytes(model: torch.nn.Module, input_shape: tuple[int, ...], *, what: str = "the model") -> bytes:
+    """``model`` (in eval mode) as ONNX bytes, exported exactly as :func:`export_onnx` writes it, in memory:
+    the onnxruntime inference backend's fallback when a run folder has no ``model.onnx``."""
+    _require("onnx")
+    _require("onnxscript")
+    program = _export(model.eval(), input_shape, None, opset=None, what=what)
+    return bytes(program.model_proto.SerializeToString())
 
 
 def _example(model: torch.nn.Module, shape: tuple[int, ...], n: int) -> torch.Tensor:
