@@ -36,7 +36,7 @@ from .._text import safe_text
 from ..errors import CnnkitError, UnknownNameError
 from .batching import Batcher
 from .dashboard import Dashboard
-from .inputs import PayloadError, decode_file, decode_json
+from .inputs import PayloadError, decode_file, decode_json, is_small, multipart_file
 from .models import ServedModel, gradcam_png, pick_model, predict_raw, top_k
 
 __all__ = ["ServeSettings", "create_app"]
@@ -121,32 +121,6 @@ async def _read_limited(request: Any, limit: int) -> bytes:
             raise PayloadError(f"request body is larger than the limit of {limit} bytes", 413)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def _multipart_file(request: Any, body: bytes, limit: int) -> bytes:
-    """The ``file`` field of a multipart body already read (Starlette's parser, fed from memory)."""
-    from starlette.requests import Request
-
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=8, max_part_size=limit)
-    except Exception as exc:  # starlette raises its own MultiPartException / HTTPException on a bad body
-        raise PayloadError(f"malformed multipart body: {safe_text(getattr(exc, 'detail', exc), 160)}", 400) from None
-    try:
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise PayloadError('expected a multipart file field named "file"', 400)
-        return await upload.read()
-    finally:
-        await form.close()
 
 
 def _query_int(request: Any, key: str, default: int, lo: int, hi: int) -> int:
@@ -303,17 +277,21 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
         if explain not in (None, "", "gradcam"):
             raise PayloadError(f"Expected explain=gradcam. Received: explain={safe_text(explain, 40)!r}", 422)
         body = await _read_limited(request, settings.max_upload_bytes)
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype == "multipart/form-data":
-            data = await _multipart_file(request, body, settings.max_upload_bytes)
+        ctype = request.headers.get("content-type", "")
+        kind = ctype.split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            data = multipart_file(body, ctype)
             decode = functools.partial(decode_file, data, max_pixels=settings.max_pixels)
-        elif ctype == "application/json":
+            small = is_small(data)
+        elif kind == "application/json":
             decode = functools.partial(decode_json, body, max_pixels=settings.max_pixels)
+            small = is_small(body, json_body=True)
         else:
             raise PayloadError("send multipart/form-data with a file field \"file\", or application/json "
                                "with \"array\" or \"npy\"", 415)
-
-        raw = await asyncio.to_thread(decode)  # off the event loop; preprocessing happens per batch
+        # A small input is decoded here (cheaper than the hand-off); a large one on a worker thread, so the
+        # event loop goes on serving while it decodes. Preprocessing happens per batch, on the model thread.
+        raw = decode() if small else await asyncio.to_thread(decode)
         try:
             probs = await batchers[model.name].submit(raw)
         except CnnkitError as exc:
@@ -322,7 +300,8 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
         if explain == "gradcam":
             loop = asyncio.get_running_loop()
             result["gradcam"] = await loop.run_in_executor(model_thread, lambda: gradcam_png(model, model.to_input(raw)))
-        return result
+        # Serialized here: FastAPI's generic encoder walks the result again, for types it cannot hold.
+        return Response(json.dumps(result).encode(), media_type="application/json")
 
     def need_dashboard() -> Dashboard:
         if dashboard is None:
