@@ -19,9 +19,9 @@ from cnnkit.explain import attribute
 
 from .serve_helpers import png_bytes, png_header_only
 
-pytest.importorskip("fastapi")
+pytest.importorskip("starlette")
 pytest.importorskip("python_multipart")
-from fastapi.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
 
 from cnnkit.serve import ServeSettings, create_app, load_served_models  # noqa: E402
 

@@ -17,7 +17,7 @@ import pytest
 
 from .serve_helpers import png_bytes
 
-pytest.importorskip("fastapi")
+pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("python_multipart")
 webdriver = pytest.importorskip("selenium.webdriver")

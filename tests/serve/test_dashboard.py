@@ -11,9 +11,9 @@ import pytest
 
 from cnnkit.evaluate import evaluate_run
 
-pytest.importorskip("fastapi")
+pytest.importorskip("starlette")
 pytest.importorskip("python_multipart")
-from fastapi.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
 
 from cnnkit.serve import create_app  # noqa: E402
 from cnnkit.serve.dashboard import page_text  # noqa: E402
