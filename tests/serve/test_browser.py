@@ -1,8 +1,9 @@
 """The page as a person uses it: headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by
 Selenium) uploads an image, draws on the canvas, reads the predicted label, and opens the dashboard.
 
-Skipped when Chromium, its driver or Selenium is missing (``.ci/run`` installs them). Set
-``CNNKIT_SCREENSHOTS=DIR`` to keep screenshots of both pages.
+Skipped when Chromium, its driver or Selenium is missing (``.ci/run`` installs them). In the slow tier
+(``pytest -m slow``, which CI runs): starting Chromium and the two page visits take ~15 s on 2 idle cores
+and over a minute on a loaded one. Set ``CNNKIT_SCREENSHOTS=DIR`` to keep screenshots of both pages.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from .live_server import live_server  # noqa: E402
 
 _CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 _DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (_CHROMIUM and _DRIVER), reason="needs chromium and chromium-driver (apt-get install chromium chromium-driver)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (_CHROMIUM and _DRIVER), reason="needs chromium and chromium-driver (apt-get install chromium chromium-driver)"),
+]
 
 
 @pytest.fixture(scope="module")
