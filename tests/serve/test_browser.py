@@ -2,8 +2,8 @@
 Selenium) uploads an image, draws on the canvas, reads the predicted label, and opens the dashboard.
 
 Skipped when Chromium, its driver or Selenium is missing (``.ci/run`` installs them). In the slow tier
-(``pytest -m slow``, which CI runs): starting Chromium and the two page visits take ~15 s on 2 idle cores
-and over a minute on a loaded one. Set ``CNNKIT_SCREENSHOTS=DIR`` to keep screenshots of both pages.
+(``pytest -m slow``, which CI runs): starting Chromium and the two page visits took 68 s on the 2-core
+development machine under load ~13 (52 s of it in the fixtures, Chromium's start included). Set ``CNNKIT_SCREENSHOTS=DIR`` to keep screenshots of both pages.
 """
 
 from __future__ import annotations
