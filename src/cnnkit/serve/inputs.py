@@ -30,12 +30,13 @@ from .._text import safe_text
 from ..errors import CnnkitError
 from ..evaluate.predict import array_items, read_bytes
 
-__all__ = ["INLINE_BYTES", "INLINE_PIXELS", "PayloadError", "decode_file", "decode_json", "is_small", "multipart_file"]
+__all__ = ["INLINE_BYTES", "INLINE_JSON_BYTES", "INLINE_PIXELS", "PayloadError", "decode_file", "decode_json", "is_small", "multipart_file"]
 
 # Below these, decoding takes well under a millisecond (a 256x256 PNG: ~0.3 ms), less than a hand-off to a
 # worker thread and back under load; above them it runs on a thread so the event loop keeps serving.
 INLINE_BYTES = 64 << 10
 INLINE_PIXELS = 256 * 256
+INLINE_JSON_BYTES = 16 << 10  # a 32x32x3 array as JSON is ~10 KB; parsing nested lists costs more per byte
 _MAX_PARTS = 8
 
 
@@ -48,10 +49,11 @@ class PayloadError(CnnkitError):
 
 
 def is_small(data: bytes, *, json_body: bool = False) -> bool:
-    """Whether decoding ``data`` is cheap: at most :data:`INLINE_BYTES` bytes and, for an image, a header
+    """Whether decoding ``data`` is cheap: at most :data:`INLINE_BYTES` bytes (:data:`INLINE_JSON_BYTES` for
+    a JSON body) and, for an image, a header
     that declares at most :data:`INLINE_PIXELS` pixels (read without decoding any; a tiny PNG can declare
     gigapixels). Content Pillow cannot identify counts as small: decoding it fails at once."""
-    if len(data) > INLINE_BYTES:
+    if len(data) > (INLINE_JSON_BYTES if json_body else INLINE_BYTES):
         return False
     if json_body or data[:6] == b"\x93NUMPY":
         return True
