@@ -9,8 +9,13 @@ alternate for ``--repeats`` rounds, so a change in the machine's load hits both 
 std over rounds and the throughput ratio to batching off.
 
 Reported per mode: requests/s, p50 and p99 latency (over every request of every round), errors (any status
-but 200 or a failed connection; must be 0), and the server's resident memory (VmRSS) after warm-up and at
-the end of each round (it must not grow without bound: compare the two).
+but 200 or a failed connection; must be 0), the server's CPU time per request (user + system time of the
+server process over the measured seconds, divided by the requests served: on a shared machine this is the
+steadier number, and 1000 / it is what one fully used core would serve), and the server's resident memory
+(VmRSS) after warm-up and at the end of each round (it must not grow without bound: compare the two).
+
+``--payload png`` (default) sends the PNG as a multipart file, as the page does; ``--payload json`` sends
+the same pixels as ``{"array": [[...]]}``.
 
 Everything is bounded: each round stops by itself after ``--seconds``, every request has a timeout, and the
 whole script refuses to run longer than ``--max-total`` seconds. Only 127.0.0.1 is ever contacted.
@@ -57,6 +62,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid``, all its threads."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -84,11 +96,15 @@ def _untrained_run(folder: Path, model: str) -> Path:
     return folder
 
 
-def _input_png(run: Path) -> bytes:
+def _input_pixels(run: Path) -> np.ndarray:
     pre = json.loads((run / "model.json").read_text())["preprocessing"]
     c, h, w = pre.get("source_shape") or pre["input_shape"]
     rng = np.random.default_rng(0)
-    arr = rng.integers(0, 256, size=(h, w) if c == 1 else (h, w, 3), dtype=np.uint8)
+    return rng.integers(0, 256, size=(h, w) if c == 1 else (h, w, 3), dtype=np.uint8)
+
+
+def _input_png(run: Path) -> bytes:
+    arr = _input_pixels(run)
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
@@ -183,6 +199,7 @@ def main() -> None:
     ap.add_argument("--max-batch", type=int, default=32, help="batch size limit with batching on")
     ap.add_argument("--batch-wait-ms", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads in the server")
+    ap.add_argument("--payload", choices=("png", "json"), default="png", help="multipart PNG (as the page) or a JSON array")
     ap.add_argument("--max-total", type=float, default=900.0, help="refuse settings that would run longer (s)")
     args = ap.parse_args()
     planned = args.repeats * 2 * (args.seconds + args.warmup + 15)
@@ -191,21 +208,25 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="cnnkit-bench-serve-") as tmp:
         run = args.run if args.run is not None else _untrained_run(Path(tmp) / "run", args.model)
-        body, ctype = _multipart(_input_png(run))
+        if args.payload == "png":
+            body, ctype = _multipart(_input_png(run))
+        else:
+            body, ctype = json.dumps({"array": _input_pixels(run).tolist()}).encode(), "application/json"
         modes = {f"batching on (max {args.max_batch}, wait {args.batch_wait_ms:g} ms)": args.max_batch, "batching off": 1}
-        res: dict[str, dict[str, list]] = {m: {"rps": [], "lat": [], "err": [], "rss0": [], "rss1": []} for m in modes}
+        res: dict[str, dict[str, list]] = {m: {"rps": [], "lat": [], "err": [], "cpu": [], "rss0": [], "rss1": []} for m in modes}
         for rnd in range(args.repeats):
             for mode, max_batch in modes.items():
                 port = _free_port()
                 with _server(run, port, max_batch, args.batch_wait_ms, args.threads) as proc:
                     _load(port, body, ctype, args.clients, args.warmup)
-                    rss0 = _rss_mb(proc.pid)
+                    rss0, cpu0 = _rss_mb(proc.pid), _cpu_s(proc.pid)
                     lat, err, elapsed = _load(port, body, ctype, args.clients, args.seconds)
-                    rss1 = _rss_mb(proc.pid)
+                    rss1, cpu1 = _rss_mb(proc.pid), _cpu_s(proc.pid)
                 r = res[mode]
                 r["rps"].append(len(lat) / elapsed)
                 r["lat"] += lat
                 r["err"].append(err)
+                r["cpu"].append(1000 * (cpu1 - cpu0) / max(len(lat), 1))
                 r["rss0"].append(rss0)
                 r["rss1"].append(rss1)
                 print(f"round {rnd + 1}/{args.repeats} {mode}: {len(lat) / elapsed:.0f} req/s, {err} errors", file=sys.stderr)
@@ -216,8 +237,8 @@ def main() -> None:
         load = float("nan")
     print(f"\ncnnkit serve load test: {run.name if args.run else args.model + ' (untrained)'}, {args.clients} clients x "
           f"{args.seconds:g} s x {args.repeats} rounds, server torch threads {args.threads}, "
-          f"{os.cpu_count()} CPUs, load average {load:.1f}\n")
-    head = f"{'mode':<36} {'req/s':>14} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS start -> end MB':>21}"
+          f"{os.cpu_count()} CPUs, load average {load:.1f}, payload {args.payload}\n")
+    head = f"{'mode':<36} {'req/s':>14} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU ms/req':>10} {'RSS start -> end MB':>21}"
     print(head)
     print("-" * len(head))
     base = statistics.mean(res["batching off"]["rps"])
@@ -226,7 +247,7 @@ def main() -> None:
         sd = statistics.stdev(r["rps"]) if len(r["rps"]) > 1 else 0.0
         lat = np.array(r["lat"]) * 1000 if r["lat"] else np.array([float("nan")])
         print(f"{mode:<36} {rps:>8.0f} ± {sd:<4.0f} {rps / base:>6.2f} {np.percentile(lat, 50):>8.1f} {np.percentile(lat, 99):>8.1f} "
-              f"{sum(r['err']):>7d} {statistics.mean(r['rss0']):>10.0f} -> {max(r['rss1']):<8.0f}")
+              f"{sum(r['err']):>7d} {statistics.mean(r['cpu']):>10.2f} {statistics.mean(r['rss0']):>10.0f} -> {max(r['rss1']):<8.0f}")
     if any(sum(r["err"]) for r in res.values()):
         raise SystemExit("errors under load: see the table")
 

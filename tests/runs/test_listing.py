@@ -111,3 +111,16 @@ def test_cli_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert {r["status"] for r in rows} == {"finished", "running"} and all("path" in r for r in rows)
     assert main(["runs", str(tmp_path / "nope")]) == 2
     assert "runs folder not found" in capsys.readouterr().err
+
+
+def test_table_keeps_a_quickstart_row_on_one_line_in_80_columns(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from cnnkit.runs.listing import runs_table
+
+    run = _run(tmp_path / "lenet5-digits-20261204-015904", epochs=20, planned=20, summary={
+        "test_accuracy": 0.9911, "epochs": 20, "wall_seconds": 158.0, "model": "lenet5", "dataset": "digits"})
+    console = Console(width=80, record=True)
+    console.print(runs_table([run_info(run)]))
+    lines = [line for line in console.export_text().splitlines() if "lenet5-digits" in line]
+    assert len(lines) == 1 and lines[0].split() == ["lenet5-digits-20261204-015904", "lenet5", "digits", "20", "99.11%", "2.6", "min", "finished"]

@@ -19,9 +19,9 @@ from cnnkit.explain import attribute
 
 from .serve_helpers import png_bytes, png_header_only
 
-pytest.importorskip("fastapi")
+pytest.importorskip("starlette")
 pytest.importorskip("python_multipart")
-from fastapi.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
 
 from cnnkit.serve import ServeSettings, create_app, load_served_models  # noqa: E402
 
@@ -132,6 +132,11 @@ def test_gradcam_is_the_explain_map_as_a_png_data_url(client, models) -> None:  
         ({"json": {"npy": base64.b64encode(b"plain bytes").decode()}}, 422, ".npy"),
         ({"json": {"array": [[0]], "npy": "x"}}, 400, "one of"),
         ({"content": b"abc", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
+        ({"content": b"--x\r\nabc", "headers": {"content-type": "multipart/form-data"}}, 400, "no boundary"),
+        ({"content": b"--x\r\nnot a part at all", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 400,
+         "malformed multipart|named \"file\""),
+        ({"files": {"file": (None, b"abc")}}, 400, 'named "file"'),  # a plain field, not a file
+        ({"files": [("f", ("x", b"a"))] * 9}, 400, "more than 8 parts"),
     ],
 )
 def test_bad_inputs_are_4xx_json_and_the_server_keeps_serving(client, kwargs, status, match) -> None:  # type: ignore[no-untyped-def]

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from cnnkit.evaluate import evaluate_run
+from cnnkit.runs import RUN_MARKER
 
-pytest.importorskip("fastapi")
+pytest.importorskip("starlette")
 pytest.importorskip("python_multipart")
-from fastapi.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
 
 from cnnkit.serve import create_app  # noqa: E402
 from cnnkit.serve.dashboard import page_text  # noqa: E402
@@ -87,3 +88,43 @@ def test_no_dashboard_without_runs_dir(run_a: Path) -> None:
         assert c.get("/api/runs").status_code == 404 and c.get("/dashboard").status_code == 404
         r = c.post("/api/predict", json={"array": [[0]]})
         assert r.status_code == 422 and "holds no model" in r.json()["error"]
+
+
+# The run folders cnnkit's other tasks write (task and kind as their model.json records them), and folders
+# damaged in the ways a copied or half-written one can be.
+_KINDS = [("segmentation", "image"), ("detection", "image"), ("forecasting", "series"), ("anomaly", "series"),
+          ("classification", "series"), ("classification", "text"), ("classification", "clip"), ("gan", "image"),
+          ("masked_autoencoder", "image"), ("dqn", "environment"), ("alphazero", "game")]
+
+
+def test_every_kind_of_run_folder_is_listed_and_none_gives_a_500(tmp_path: Path, run_a: Path) -> None:
+    import shutil
+
+    root = tmp_path / "runs"
+    for task, kind in _KINDS:
+        run = root / f"{task}-{kind}"
+        shutil.copytree(run_a, run)
+        info = json.loads((run / "model.json").read_text())
+        info.update(task={"name": task}, kind=kind)
+        (run / "model.json").write_text(json.dumps(info))
+        (run / "summary.json").write_text(json.dumps({"task": task, "test_mean_iou": 0.5, "test_accuracy": "n/a"}))
+    torn = root / "torn"
+    shutil.copytree(run_a, torn)
+    (torn / "model.json").write_text('{"format": "cnnkit-mod')
+    (torn / "summary.json").write_text("[1, 2]")
+    (torn / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": NaN}\n{"epoch": 2, "train_lo')
+    (root / "no-model").mkdir(parents=True)
+    shutil.copy(run_a / "metrics.jsonl", root / "no-model" / "metrics.jsonl")
+    shutil.copy(run_a / RUN_MARKER, root / "no-model" / RUN_MARKER)
+    with TestClient(create_app({}, runs_dir=root), raise_server_exceptions=False) as c:
+        runs = c.get("/api/runs")
+        assert runs.status_code == 200
+        ids = {r["id"] for r in runs.json()["runs"]}
+        assert {f"{t}-{k}" for t, k in _KINDS} | {"torn"} <= ids
+        for rid in sorted(ids):
+            assert c.get("/api/run", params={"id": rid}).status_code == 200, rid
+            e = c.get("/api/run/errors", params={"id": rid, "limit": 4})
+            assert e.status_code in (200, 422), (rid, e.status_code, e.text)
+            if rid not in ("torn", "no-model"):
+                assert e.status_code == 422 and "image classification runs only" in e.json()["error"], (rid, e.text)
+        assert "no model yet" in c.get("/api/run/errors", params={"id": "no-model"}).json()["error"]

@@ -16,7 +16,7 @@ from cnnkit.errors import CnnkitError
 
 from .serve_helpers import png_bytes
 
-pytest.importorskip("fastapi")
+pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 pytest.importorskip("python_multipart")
 

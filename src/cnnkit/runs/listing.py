@@ -257,7 +257,9 @@ def runs_table(runs: list[RunInfo]) -> Any:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"cnnkit runs ({len(runs)})", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    # One space between columns (the box's divider, no padding) and none at the edges: a run name with its
+    # timestamp and the other columns fit in 80 columns, where rich's default padding squeezed "lenet5".
+    table = Table(title=f"cnnkit runs ({len(runs)})", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     for col in ("name", "model", "data", "epochs", "test acc", "time", "status"):
         table.add_column(col, justify="right" if col in ("epochs", "test acc", "time") else "left",
                          no_wrap=col not in ("model", "data"), overflow="fold")

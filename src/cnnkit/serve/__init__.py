@@ -4,9 +4,9 @@
 - :mod:`~cnnkit.serve.inputs`: request payloads (image files, nested lists, ``.npy``) to raw inputs;
 - :mod:`~cnnkit.serve.batching`: requests that arrive together run as one batch;
 - :mod:`~cnnkit.serve.dashboard`: the run folders under ``--runs DIR``: curves, config, mistakes;
-- :mod:`~cnnkit.serve.app`: the FastAPI application; :mod:`~cnnkit.serve.server`: ``serve()`` with uvicorn.
+- :mod:`~cnnkit.serve.app`: the Starlette application; :mod:`~cnnkit.serve.server`: ``serve()`` with uvicorn.
 
-FastAPI and uvicorn are the optional ``serve`` extra (``pip install -e ".[serve]"``); they are imported
+Starlette and uvicorn are the optional ``serve`` extra (``pip install -e ".[serve]"``); they are imported
 only when an application is created or served.
 """
 

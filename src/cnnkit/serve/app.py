@@ -1,4 +1,4 @@
-"""The ASGI application behind ``cnnkit serve``: the page, the prediction API and the runs dashboard.
+"""The ASGI application (Starlette) behind ``cnnkit serve``: the page, the prediction API and the runs dashboard.
 
 Routes:
 
@@ -18,12 +18,13 @@ refusal is a 4xx JSON ``{"error": ...}`` and the server keeps serving; pages get
 that allows only the package's own scripts, so a string from a run folder cannot run as code even if it
 reached the page as markup.
 
-FastAPI is an optional dependency (the ``serve`` extra): it is imported inside :func:`create_app`, so the
+Starlette is an optional dependency (the ``serve`` extra): it is imported inside :func:`create_app`, so the
 rest of cnnkit, and this module's documentation, import without it.
 """
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import hmac
 import json
@@ -36,7 +37,7 @@ from .._text import safe_text
 from ..errors import CnnkitError, UnknownNameError
 from .batching import Batcher
 from .dashboard import Dashboard
-from .inputs import PayloadError, decode_file, decode_json
+from .inputs import PayloadError, decode_file, decode_json, is_small, multipart_file
 from .models import ServedModel, gradcam_png, pick_model, predict_raw, top_k
 
 __all__ = ["ServeSettings", "create_app"]
@@ -123,32 +124,6 @@ async def _read_limited(request: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _multipart_file(request: Any, body: bytes, limit: int) -> bytes:
-    """The ``file`` field of a multipart body already read (Starlette's parser, fed from memory)."""
-    from starlette.requests import Request
-
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=8, max_part_size=limit)
-    except Exception as exc:  # starlette raises its own MultiPartException / HTTPException on a bad body
-        raise PayloadError(f"malformed multipart body: {safe_text(getattr(exc, 'detail', exc), 160)}", 400) from None
-    try:
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise PayloadError('expected a multipart file field named "file"', 400)
-        return await upload.read()
-    finally:
-        await form.close()
-
-
 def _query_int(request: Any, key: str, default: int, lo: int, hi: int) -> int:
     text = request.query_params.get(key)
     if text is None:
@@ -203,12 +178,18 @@ class _Guard:
 
 
 def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings: ServeSettings | None = None) -> Any:
-    """The FastAPI application serving ``models`` (:func:`~cnnkit.serve.models.load_served_models`) and,
-    with ``runs_dir``, the dashboard of the run folders under it."""
+    """The Starlette application serving ``models`` (:func:`~cnnkit.serve.models.load_served_models`) and,
+    with ``runs_dir``, the dashboard of the run folders under it.
+
+    Plain Starlette rather than FastAPI on top of it: nothing here uses FastAPI's validation or schema, and
+    its per-request machinery (dependency solving, its middleware layers) cost ~70 us of CPU a request,
+    more than LeNet-5's share of a batched forward pass (``benchmarks/README.md``, Serving)."""
     try:
-        from fastapi import FastAPI, Request
-        from fastapi.responses import JSONResponse, Response
-        from starlette.exceptions import HTTPException as StarletteHTTPException
+        from starlette.applications import Starlette
+        from starlette.exceptions import HTTPException
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise CnnkitError("cnnkit serve needs the serve extra: pip install -e '.[serve]'") from exc
 
@@ -225,77 +206,61 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
         for name, m in models.items()
     }
 
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> Any:
         yield
         for b in batchers.values():
             await b.aclose()
         model_thread.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="cnnkit serve", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
-                  lifespan=lifespan)
-    app.state.batchers = batchers
-    app.state.settings = settings
+    def as_json(doc: Any, status: int = 200) -> Any:
+        return Response(json.dumps(doc).encode(), status_code=status, media_type="application/json", headers=_HEADERS)
 
     def error(status: int, message: str) -> Any:
-        return JSONResponse({"error": message}, status_code=status, headers=_HEADERS)
+        return as_json({"error": message}, status)
 
-    app.add_middleware(_Guard, settings=settings)
-
-    @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Any:  # not the client's fault: logged, the server goes on
         _log.error("internal error serving %s", request.url.path, exc_info=exc)
         return error(500, "internal error (see the server's log)")
 
-    @app.exception_handler(PayloadError)
-    async def _payload(request: Request, exc: PayloadError) -> Any:
-        return error(exc.status, safe_text(exc, 500))
+    async def _payload(request: Request, exc: Exception) -> Any:
+        return error(exc.status if isinstance(exc, PayloadError) else 422, safe_text(exc, 500))
 
-    @app.exception_handler(UnknownNameError)
-    async def _unknown(request: Request, exc: UnknownNameError) -> Any:
+    async def _unknown(request: Request, exc: Exception) -> Any:
         return error(404, safe_text(exc, 500))
 
-    @app.exception_handler(CnnkitError)
-    async def _cnnkit(request: Request, exc: CnnkitError) -> Any:
+    async def _cnnkit(request: Request, exc: Exception) -> Any:
         return error(422, safe_text(exc, 500))
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Any:
+    async def _http(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, HTTPException)
         return error(exc.status_code, safe_text(exc.detail, 200))
 
     def page(route: str) -> Any:
         return Response(pages[route], media_type="text/html; charset=utf-8",
                         headers={**_HEADERS, "Content-Security-Policy": _CSP})
 
-    @app.get("/")
     async def index(request: Request) -> Any:
         return page("/")
 
-    @app.get("/dashboard")
     async def dashboard_page(request: Request) -> Any:
         if dashboard is None:
             return error(404, "no dashboard: start the server with --runs DIR")
         return page("/dashboard")
 
-    @app.get("/static/{name}")
     async def static(request: Request) -> Any:
         name = request.path_params["name"]
         if name not in assets:  # a key into the assets read at start, never a path
             return error(404, "not found")
         return Response(assets[name], media_type=_STATIC[name], headers=_HEADERS)
 
-    @app.get("/healthz")
     async def healthz(request: Request) -> Any:
-        return {"status": "ok", "version": __version__, "models": len(models), "dashboard": dashboard is not None}
+        return as_json({"status": "ok", "version": __version__, "models": len(models), "dashboard": dashboard is not None})
 
-    @app.get("/api/models")
     async def list_models(request: Request) -> Any:
-        return {"models": [m.describe() for m in models.values()], "dashboard": dashboard is not None,
-                "max_upload_bytes": settings.max_upload_bytes}
+        return as_json({"models": [m.describe() for m in models.values()], "dashboard": dashboard is not None,
+                        "max_upload_bytes": settings.max_upload_bytes})
 
-    @app.post("/api/predict")
     async def predict(request: Request) -> Any:
         model = pick_model(models, request.query_params.get("model"))
         k = _query_int(request, "k", 5, 1, 1_000_000)
@@ -303,17 +268,21 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
         if explain not in (None, "", "gradcam"):
             raise PayloadError(f"Expected explain=gradcam. Received: explain={safe_text(explain, 40)!r}", 422)
         body = await _read_limited(request, settings.max_upload_bytes)
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype == "multipart/form-data":
-            data = await _multipart_file(request, body, settings.max_upload_bytes)
+        ctype = request.headers.get("content-type", "")
+        kind = ctype.split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            data = multipart_file(body, ctype)
             decode = functools.partial(decode_file, data, max_pixels=settings.max_pixels)
-        elif ctype == "application/json":
+            small = is_small(data)
+        elif kind == "application/json":
             decode = functools.partial(decode_json, body, max_pixels=settings.max_pixels)
+            small = is_small(body, json_body=True)
         else:
             raise PayloadError("send multipart/form-data with a file field \"file\", or application/json "
                                "with \"array\" or \"npy\"", 415)
-
-        raw = await asyncio.to_thread(decode)  # off the event loop; preprocessing happens per batch
+        # A small input is decoded here (cheaper than the hand-off); a large one on a worker thread, so the
+        # event loop goes on serving while it decodes. Preprocessing happens per batch, on the model thread.
+        raw = decode() if small else await asyncio.to_thread(decode)
         try:
             probs = await batchers[model.name].submit(raw)
         except CnnkitError as exc:
@@ -322,7 +291,7 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
         if explain == "gradcam":
             loop = asyncio.get_running_loop()
             result["gradcam"] = await loop.run_in_executor(model_thread, lambda: gradcam_png(model, model.to_input(raw)))
-        return result
+        return as_json(result)
 
     def need_dashboard() -> Dashboard:
         if dashboard is None:
@@ -335,28 +304,38 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
             raise PayloadError("name the run: ?id=RUN_ID (GET /api/runs lists them)", 422)
         return rid
 
-    @app.get("/api/runs")
     async def runs(request: Request) -> Any:
         d = need_dashboard()
-        return {"runs": await asyncio.to_thread(d.listing)}
+        return as_json({"runs": await asyncio.to_thread(d.listing)})
 
-    @app.get("/api/run")
     async def run(request: Request) -> Any:
         d = need_dashboard()
-        return await asyncio.to_thread(d.detail, run_id(request))
+        return as_json(await asyncio.to_thread(d.detail, run_id(request)))
 
-    @app.get("/api/run/plot")
     async def run_plot(request: Request) -> Any:
         d = need_dashboard()
         data = await asyncio.to_thread(d.plot, run_id(request), request.query_params.get("name", ""))
         return Response(data, media_type="image/png", headers=_HEADERS)
 
-    @app.get("/api/run/errors")
     async def run_errors(request: Request) -> Any:
         d = need_dashboard()
         limit = _query_int(request, "limit", 24, 1, 256)
         rid = run_id(request)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(model_thread, lambda: d.errors(rid, limit=limit))
+        return as_json(await loop.run_in_executor(model_thread, lambda: d.errors(rid, limit=limit)))
 
+    get = ["GET"]
+    routes = [
+        Route("/", index, methods=get), Route("/dashboard", dashboard_page, methods=get),
+        Route("/static/{name}", static, methods=get), Route("/healthz", healthz, methods=get),
+        Route("/api/models", list_models, methods=get), Route("/api/predict", predict, methods=["POST"]),
+        Route("/api/runs", runs, methods=get), Route("/api/run", run, methods=get),
+        Route("/api/run/plot", run_plot, methods=get), Route("/api/run/errors", run_errors, methods=get),
+    ]
+    handlers: dict[Any, Any] = {Exception: _bug, PayloadError: _payload, UnknownNameError: _unknown,
+                                CnnkitError: _cnnkit, HTTPException: _http}
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app.add_middleware(_Guard, settings=settings)
+    app.state.batchers = batchers
+    app.state.settings = settings
     return app

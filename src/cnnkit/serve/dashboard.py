@@ -148,8 +148,14 @@ def _compute_errors(run_dir: Path, *, keep: int) -> dict[str, Any]:
 
     loaded = load_model(run_dir)
     task = loaded.info.get("task")
-    if (task.get("name") if isinstance(task, dict) else task) not in (None, "classification"):
-        raise CnnkitError(f"run {run_dir.name}: misclassified images are shown for classification runs only")
+    name = task.get("name") if isinstance(task, dict) else task
+    kind = loaded.info.get("kind", "image")
+    pre_kind = (loaded.preprocessing or {}).get("kind", "image")
+    if name not in (None, "classification") or kind != "image" or pre_kind != "image":
+        # Masks, boxes, series, text, clips, agents: none is an image with one class to get wrong.
+        what = safe_text(name or "classification", 40) + ("" if kind == "image" else f" on {safe_text(kind, 40)} data")
+        raise CnnkitError(f"run {safe_text(run_dir.name, 120)}: misclassified images are shown for image classification runs only; "
+                          f"this is a {what} run")
     run = load_run_data(run_dir, loaded)
     loader = split_loader(run, "test")
     pre = loaded.preprocessing
