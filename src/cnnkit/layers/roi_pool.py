@@ -82,7 +82,11 @@ def roi_pool(features: Tensor, rois: Tensor, output_size: int | Sequence[int], s
     hlo, hhi = _bins(y1, y2, oh, height)
     # Columns first: (levels, B, W, C, H) -> (K, ow, C, H); then rows of that: -> (K, oh, ow, C).
     # Only the levels that the widest bin needs (a host sync; bins are far narrower than the map).
-    widest = (int((whi - wlo).max()), int((hhi - hlo).max())) if len(rois) else (1, 1)
+    # While exporting (ONNX), every level up to the map's size instead: no host sync, the same maxima.
+    if torch.compiler.is_exporting():
+        widest = (width, height)
+    else:
+        widest = (int((whi - wlo).max()), int((hhi - hlo).max())) if len(rois) else (1, 1)
     table_w = _sparse_table(features, max(widest[0], 1)).permute(0, 1, 4, 2, 3)
     cols = _range_max(table_w, batch, wlo, whi)
     table_h = _sparse_table(cols, max(widest[1], 1)).permute(0, 1, 4, 2, 3)  # (levels, K, H, ow, C)
