@@ -102,7 +102,9 @@ def export_onnx(
         atol: the largest absolute difference accepted by the check.
 
     Returns:
-        ``{"path", "input_shape", "opset", "max_abs_diff"}``.
+        ``{"path", "input_shape", "opset", "max_abs_diff"}``; a Faster R-CNN run is written as two graphs
+        (:mod:`cnnkit.export.detection`: ``path`` holds the backbone and RPN head, ``head_path`` the RoI
+        pooling and box head) and checked end to end, its Python proposal selection and NMS between them.
 
     Raises:
         CnnkitError: a missing package, an opset that cannot be written, any exporter failure (one line),
@@ -194,7 +196,8 @@ def _check_detector(model: FasterRCNN, paths: list[Path], shape: tuple[int, ...]
         raise CnnkitError(f"onnxruntime cannot run the exported {paths[0]}: {_first_line(exc)}") from None
     with torch.no_grad():
         expected = dict(zip(("features", "rpn_logits", "rpn_deltas", "anchors"), ProposerGraph(model)(x)))
-        proposals = model.rpn.propose(expected["rpn_logits"], expected["rpn_deltas"], expected["anchors"], tuple(shape[-2:]))
+        size = (int(shape[-2]), int(shape[-1]))
+        proposals = model.rpn.propose(expected["rpn_logits"], expected["rpn_deltas"], expected["anchors"], size)
         rois = rois_of(proposals, x)
         cls, box = model.roi_heads.predict_rois(expected["features"], rois)
         got_cls, got_box = head.run(None, {"features": expected["features"].numpy(), "rois": rois.numpy()})
