@@ -41,23 +41,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, port: int, jobs: list[tuple[str | None, list[str], str, bool]]) -> None:
+def _worker(rank: int, port: int, job: tuple[str | None, list[str], str, bool]) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
                       LOCAL_RANK=str(rank))
-    for recipe, settings, out, resume in jobs:
-        fit(load_config(recipe, settings), out=None if resume else out, resume=out if resume else None)
+    recipe, settings, out, resume = job
+    fit(load_config(recipe, settings), out=None if resume else out, resume=out if resume else None)
 
 
 def _spawn(jobs: list[tuple[str | None, list[str], str, bool]]) -> None:
-    try:
-        mp.spawn(_worker, args=(_free_port(), jobs), nprocs=WORLD, join=True)
-    except mp.ProcessExitedException:
-        # The known intermittent gloo abort (see test_distributed.py): retried once. A Python error in a
-        # worker (ProcessRaisedException) is never retried.
-        for _, _, out, _ in jobs:
-            for p in sorted(Path(out).rglob("*"), reverse=True):
-                p.unlink() if p.is_file() else p.rmdir()
-        mp.spawn(_worker, args=(_free_port(), jobs), nprocs=WORLD, join=True)
+    # One fit per process group, as under torchrun: fit tears its group down at the end, and a second
+    # init_process_group in the same processes on the same port waits for ever.
+    for job in jobs:
+        try:
+            mp.spawn(_worker, args=(_free_port(), job), nprocs=WORLD, join=True)
+        except mp.ProcessExitedException:
+            # The known intermittent gloo abort (see test_distributed.py), retried once; a resumed run
+            # resumes again, a fresh one starts over. A Python error in a worker is never retried.
+            if not job[3]:
+                for p in sorted(Path(job[2]).rglob("*"), reverse=True):
+                    p.unlink() if p.is_file() else p.rmdir()
+            mp.spawn(_worker, args=(_free_port(), job), nprocs=WORLD, join=True)
 
 
 @pytest.mark.slow
