@@ -270,7 +270,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     result = export_onnx(args.run_dir, out=args.out, opset=args.opset, check=not args.no_check)
     diff = result["max_abs_diff"]
     checked = f"; onnxruntime matches PyTorch: max |diff| {diff:.2e}" if diff is not None else ""
-    print(f"wrote {safe_text(result['path'], None)} (opset {result['opset']}{checked})")
+    head = f" and {safe_text(result['head_path'], None)}" if result.get("head_path") else ""  # a detector's box head
+    print(f"wrote {safe_text(result['path'], None)}{head} (opset {result['opset']}{checked})")
     return 0
 
 

@@ -87,3 +87,68 @@ def test_any_exporter_failure_is_one_line(run_dir: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(torch.onnx, "export", broken)
     with pytest.raises(CnnkitError, match=r"ONNX export failed for .*: exporter exploded$"):
         export_onnx(run_dir)
+
+
+# Segmentation and detection runs: each trained for one tiny epoch from the command line, then exported.
+_SEG = ["task=segmentation", "data.name=scenes", "data.num_train=16", "data.num_test=8", "data.canvas=[32,32]",
+        "data.object_size=[8,16]", "data.batch_size=8", "data.eval_batch_size=8", "train.epochs=1", "train.threads=1",
+        "schedule.name=none"]
+_SEG_MODELS = {
+    "unet-valid-overlap-tile": ["model.name=unet", "model.base_width=2", "model.depth=2", "model.padding=valid",
+                                "model.overlap_tile=true"],
+    "fcn-8s": ["model.name=fcn", "model.width_divisor=16", "model.hidden_features=16"],
+    "segnet-index-unpooling": ["model.name=segnet", "model.width_divisor=16"],
+}
+
+
+def _train(out: Path, settings: list[str], recipe: str | None = None) -> Path:
+    from cnnkit.cli import main
+
+    args = ["train", *([recipe] if recipe else []), "--out", str(out), "--quiet"]
+    for s in settings:
+        args += ["--set", s]
+    assert main(args) == 0
+    return out
+
+
+@pytest.mark.slow  # a training epoch plus the exporter: over 10 s on 2 cores
+@pytest.mark.parametrize("name", list(_SEG_MODELS))
+def test_segmentation_nets_export_and_match_onnxruntime(name: str, tmp_path: Path) -> None:
+    from cnnkit.runs import load_model
+
+    run = _train(tmp_path / "run", [*_SEG, *_SEG_MODELS[name]])
+    result = export_onnx(run)
+    assert result["max_abs_diff"] < 1e-4
+    session = ort.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).standard_normal((5, 1, 32, 32)).astype(np.float32)
+    got = session.run(None, {"input": x})[0]
+    expected = load_model(run).model.eval()(torch.from_numpy(x)).detach().numpy()
+    assert got.shape == (5, 11, 32, 32)  # per-pixel scores of background + 10 digits
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_detector_exports_as_two_graphs_and_detects_like_pytorch(tmp_path: Path) -> None:
+    pytest.importorskip("pycocotools")
+    from cnnkit.data.sources.scenes import generate_scenes
+    from cnnkit.export.detection import detect_with_onnx
+    from cnnkit.runs import load_model
+
+    recipe = str(Path(__file__).resolve().parents[2] / "configs" / "detection-faster-rcnn.yaml")
+    run = _train(tmp_path / "run", ["data.scenes.num_train=12", "data.scenes.num_test=6", "data.batch_size=6",
+                                    "data.eval_batch_size=6", "train.epochs=1", "model.representation=16"], recipe)
+    result = export_onnx(run)
+    assert result["max_abs_diff"] < 1e-4 and Path(result["head_path"]).name == "model-head.onnx"
+    loaded = load_model(run)
+    model = loaded.model.eval()
+    proposer, head = (ort.InferenceSession(result[k], providers=["CPUExecutionProvider"]) for k in ("path", "head_path"))
+    # Real scenes, normalized as the run's data was (mean/std from model.json), 4 images in one batch.
+    pre = loaded.info["preprocessing"]
+    images = torch.from_numpy(generate_scenes(4, seed=3, split="test").images).float() / 255
+    x = ((images - torch.tensor(pre["mean"]).view(1, -1, 1, 1)) / torch.tensor(pre["std"]).view(1, -1, 1, 1)).numpy()
+    dets, raw = detect_with_onnx(proposer, head, model, x)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x))
+    assert raw["anchors"].shape == (16 * 16 * 9, 4) and raw["rpn_logits"].shape == (4, 16 * 16 * 9)
+    assert dets.shape == want.shape and torch.equal(dets[..., 5], want[..., 5])
+    torch.testing.assert_close(dets, want, atol=1e-4, rtol=0)

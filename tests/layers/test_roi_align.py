@@ -90,3 +90,15 @@ def test_empty_rois_and_errors() -> None:
     with pytest.raises(ValueError, match="Received: sampling_ratio=0"):
         RoIAlign(2, sampling_ratio=0)
     assert math.isclose(RoIAlign(2, 0.25).spatial_scale, 0.25)
+
+
+def test_export_path_gives_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While torch.export traces it, RoIAlign samples a per-RoI gather of the map (no loop over images):
+    the same values as the per-image path, RoIs of both images interleaved."""
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(2, 3, 9, 11, generator=g)
+    xy = torch.rand(6, 2, generator=g) * 30
+    rois = torch.cat([torch.tensor([[1.0], [0], [1], [0], [0], [1]]), xy, xy + 4 + torch.rand(6, 2, generator=g) * 20], dim=1)
+    expected = roi_align(f, rois, (3, 2), 0.25, 2, True)
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    torch.testing.assert_close(roi_align(f, rois, (3, 2), 0.25, 2, True), expected, rtol=0, atol=1e-6)

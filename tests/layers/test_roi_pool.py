@@ -63,3 +63,15 @@ def test_gradient_goes_to_the_maxima() -> None:
     expected = torch.zeros(16)
     expected[[5, 7, 13, 15]] = 1
     assert torch.equal(x.grad.flatten(), expected)
+
+
+def test_export_path_gives_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While torch.export traces it, RoIPool builds every sparse-table level (no host sync): same maxima."""
+    g = torch.Generator().manual_seed(1)
+    f = torch.randn(2, 3, 12, 10, generator=g)
+    xy = torch.rand(5, 2, generator=g) * 30
+    rois = torch.cat([torch.tensor([[0.0], [1], [1], [0], [1]]), xy, xy + torch.rand(5, 2, generator=g) * 25], dim=1)
+    expected = roi_pool(f, rois, (2, 3), 0.25)
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    torch.testing.assert_close(roi_pool(f, rois, (2, 3), 0.25), expected, rtol=0, atol=0)
+    torch.testing.assert_close(roi_pool(f, rois, (2, 3), 0.25), _naive(f, rois, 2, 3, 0.25))

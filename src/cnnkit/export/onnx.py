@@ -20,11 +20,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .._text import safe_text
 from ..errors import CnnkitError
+from ..models.detection import FasterRCNN, rois_of
 from ..runs import atomic_write_text, load_model
+from .detection import ProposerGraph, detect_with_onnx, export_detector
 
 __all__ = ["NATIVE_OPSET", "export_bytes", "export_onnx"]
 
@@ -99,7 +102,9 @@ def export_onnx(
         atol: the largest absolute difference accepted by the check.
 
     Returns:
-        ``{"path", "input_shape", "opset", "max_abs_diff"}``.
+        ``{"path", "input_shape", "opset", "max_abs_diff"}``; a Faster R-CNN run is written as two graphs
+        (:mod:`cnnkit.export.detection`: ``path`` holds the backbone and RPN head, ``head_path`` the RoI
+        pooling and box head) and checked end to end, its Python proposal selection and NMS between them.
 
     Raises:
         CnnkitError: a missing package, an opset that cannot be written, any exporter failure (one line),
@@ -111,31 +116,44 @@ def export_onnx(
     _check_opset(opset)
     loaded = load_model(run_dir)
     task = loaded.info.get("task") if isinstance(loaded.info, dict) else None
-    if isinstance(task, dict) and task.get("name") == "detection":
-        raise CnnkitError(
-            f"{run_dir}: detection models are not exported to ONNX (their proposal selection and NMS are "
-            "data-dependent Python); use cnnkit predict"
-        )
+    detection = isinstance(task, dict) and task.get("name") == "detection"
     model = loaded.model.eval()
+    if detection and not isinstance(model, FasterRCNN):
+        raise CnnkitError(f"{run_dir}: only Faster R-CNN detectors are exported to ONNX; received {type(model).__name__}")
     shape = tuple(int(s) for s in loaded.info.get("input_shape") or getattr(model, "input_shape", ()))  # type: ignore[union-attr]
     if not shape:
         raise CnnkitError(f"{Path(run_dir) / 'model.json'} records no input_shape; cannot export")
     path = Path(out) if out is not None else Path(run_dir) / "model.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _export(model, shape, str(path), opset=opset, what=str(run_dir))
+    paths = [path]
+    if detection:
+        # Two graphs around the data-dependent proposal selection and NMS (cnnkit.export.detection).
+        with _quiet_exporter():
+            try:
+                paths = export_detector(model, _example(model, shape, 2), path, opset)  # type: ignore[arg-type]  # checked above
+            except Exception as exc:  # the exporter raises many types; the user needs the first line
+                raise CnnkitError(f"ONNX export failed for {run_dir}: {_first_line(exc)}") from None
+    else:
+        _export(model, shape, str(path), opset=opset, what=str(run_dir))
     try:
-        written = _written_opset(path)
+        written = min(w for w in (_written_opset(p) for p in paths) if w is not None)
     except Exception as exc:  # noqa: BLE001 - whatever the reader raises, the file is unusable
-        path.unlink(missing_ok=True)
+        for p in paths:
+            p.unlink(missing_ok=True)
         raise CnnkitError(f"ONNX export failed for {run_dir}: the written file is unreadable ({_first_line(exc)})") from None
     if opset is not None and written != opset:
-        path.unlink(missing_ok=True)
+        for p in paths:
+            p.unlink(missing_ok=True)
         raise CnnkitError(
             f"opset {opset} is not supported by torch's exporter for this model (it writes opset {NATIVE_OPSET} "
             f"and newer; converting down to {opset} failed); use --opset {NATIVE_OPSET} or newer"
         )
     result: dict[str, Any] = {"path": str(path), "input_shape": list(shape), "opset": written, "max_abs_diff": None}
-    if check:
+    if detection:
+        result["head_path"] = str(paths[1])
+    if check and detection:
+        result["max_abs_diff"] = _check_detector(model, paths, shape, atol)  # type: ignore[arg-type]
+    elif check:
         ort = _require("onnxruntime")
         x = _example(model, shape, 3)
         with torch.no_grad():
@@ -180,6 +198,40 @@ def export_bytes(model: torch.nn.Module, input_shape: tuple[int, ...], *, what: 
     _require("onnxscript")
     program = _export(model.eval(), input_shape, None, opset=None, what=what)
     return bytes(program.model_proto.SerializeToString())
+
+
+def _check_detector(model: FasterRCNN, paths: list[Path], shape: tuple[int, ...], atol: float) -> float:
+    """Run both graphs with onnxruntime (and the Python steps between them) on random images; the largest
+    difference from PyTorch over the proposer's outputs, the head's outputs on the same RoIs and the final
+    detections (compared where both found the same number of boxes)."""
+    ort = _require("onnxruntime")
+    x = _example(model, shape, 3)
+    try:
+        proposer, head = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in paths)
+        dets, raw = detect_with_onnx(proposer, head, model, x.numpy())
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types; one line for the user
+        raise CnnkitError(f"onnxruntime cannot run the exported {paths[0]}: {_first_line(exc)}") from None
+    with torch.no_grad():
+        expected = dict(zip(("features", "rpn_logits", "rpn_deltas", "anchors"), ProposerGraph(model)(x)))
+        size = (int(shape[-2]), int(shape[-1]))
+        proposals = model.rpn.propose(expected["rpn_logits"], expected["rpn_deltas"], expected["anchors"], size)
+        rois = rois_of(proposals, x)
+        cls, box = model.roi_heads.predict_rois(expected["features"], rois)
+        got_cls, got_box = head.run(None, {"features": expected["features"].numpy(), "rois": rois.numpy()})
+        want = model(x)
+    diffs = [float(np.abs(raw[k] - v.numpy()).max()) for k, v in expected.items()]
+    diffs += [float(np.abs(got_cls - cls.numpy()).max()) if len(rois) else 0.0, float(np.abs(got_box - box.numpy()).max()) if len(rois) else 0.0]
+    found, wanted = (dets[..., 5] >= 0).sum(1), (want[..., 5] >= 0).sum(1)
+    same = found == wanted
+    if same.any():
+        diffs.append(float((dets[same] - want[same]).abs().max()))
+    diff = max(diffs)
+    if not diff <= atol or not bool(same.all()):
+        raise CnnkitError(
+            f"exported ONNX detector disagrees with PyTorch by {diff:.3g} (atol {atol}; boxes per image "
+            f"{found.tolist()} vs {wanted.tolist()}); files kept at {paths[0]} and {paths[1]}"
+        )
+    return diff
 
 
 def _example(model: torch.nn.Module, shape: tuple[int, ...], n: int) -> torch.Tensor:

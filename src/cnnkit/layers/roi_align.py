@@ -22,6 +22,43 @@ def _axis(start: Tensor, length: Tensor, bins: int, grid: int) -> Tensor:
     return start[:, None] + b * step + (g + 0.5) * step / grid
 
 
+def _grid(gx: Tensor, gy: Tensor) -> Tensor:
+    """(K, oh g, ow g, 2) grid_sample coordinates from the per-RoI axes (K, ow g) and (K, oh g)."""
+    return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+
+
+def _sample_per_image(features: Tensor, batch: Tensor, gx: Tensor, gy: Tensor) -> Tensor:
+    """(K, C, oh g, ow g) bilinear samples, one grid_sample per image (its RoIs stacked along the grid's
+    rows): no copy of the map per RoI. The loop over images makes the graph data-dependent."""
+    k, c = gx.shape[0], features.shape[1]
+    order = torch.sort(batch, stable=True).indices
+    pieces, start = [], 0
+    for b, n in zip(*(t.tolist() for t in torch.unique_consecutive(batch[order], return_counts=True))):
+        idx = order[start : start + n]
+        start += n
+        grid = _grid(gx[idx], gy[idx])  # (n, oh g, ow g, 2)
+        rows, cols = grid.shape[1], grid.shape[2]
+        sampled = F.grid_sample(
+            features[b : b + 1], grid.reshape(1, n * rows, cols, 2).to(features.dtype),
+            mode="bilinear", padding_mode="border", align_corners=False,
+        )  # (1, C, n oh g, ow g)
+        pieces.append(sampled.view(c, n, rows, cols).transpose(0, 1))
+    out = torch.cat(pieces)
+    if not bool((order == torch.arange(k, device=order.device)).all()):
+        out = out[torch.argsort(order)]
+    return out
+
+
+def _sample_gathered(features: Tensor, batch: Tensor, gx: Tensor, gy: Tensor) -> Tensor:
+    """The same samples as :func:`_sample_per_image` from one grid_sample over each RoI's own copy of its
+    image's map: no loop and no data-dependent shapes, so ``torch.export`` / ONNX can trace it (used while
+    exporting; a copy of the map per RoI costs memory that the per-image path avoids)."""
+    return F.grid_sample(
+        features.index_select(0, batch), _grid(gx, gy).to(features.dtype),
+        mode="bilinear", padding_mode="border", align_corners=False,
+    )
+
+
 def roi_align(
     features: Tensor,
     rois: Tensor,
@@ -38,7 +75,9 @@ def roi_align(
     centre sits at its coordinate + 0.5 (continuous coordinates); without it, RoIs smaller than one
     pixel are widened to one pixel, as in the original implementation.
 
-    Bilinear samples come from ``grid_sample``, one call per image (its RoIs' grids stacked).
+    Bilinear samples come from ``grid_sample``, one call per image (its RoIs' grids stacked); while
+    ``torch.export`` traces it (ONNX export), one call over a per-RoI gather of the map instead, which
+    gives the same values without a data-dependent loop.
     """
     oh, ow = to_pair(output_size, "output_size")
     if features.dim() != 4:
@@ -65,21 +104,10 @@ def roi_align(
     gy = (2 * ys + 1) / height - 1
     gx = (2 * xs + 1) / width - 1
     valid = ((ys >= -1) & (ys <= height))[:, :, None] & ((xs >= -1) & (xs <= width))[:, None, :]
-    # One grid_sample per image (its RoIs stacked along the grid's rows): no copy of the map per RoI.
-    order = torch.sort(batch, stable=True).indices
-    pieces, start = [], 0
-    for b, n in zip(*(t.tolist() for t in torch.unique_consecutive(batch[order], return_counts=True))):
-        idx = order[start : start + n]
-        start += n
-        grid = torch.stack(torch.broadcast_tensors(gx[idx][:, None, :], gy[idx][:, :, None]), dim=-1)  # (n, oh g, ow g, 2)
-        sampled = F.grid_sample(
-            features[b : b + 1], grid.reshape(1, n * oh * g, ow * g, 2).to(features.dtype),
-            mode="bilinear", padding_mode="border", align_corners=False,
-        )  # (1, C, n oh g, ow g)
-        pieces.append(sampled.view(c, n, oh * g, ow * g).transpose(0, 1))
-    out = torch.cat(pieces)
-    if not bool((order == torch.arange(k, device=order.device)).all()):
-        out = out[torch.argsort(order)]
+    if torch.compiler.is_exporting():
+        out = _sample_gathered(features, batch, gx, gy)
+    else:
+        out = _sample_per_image(features, batch, gx, gy)
     out = torch.where(valid[:, None], out, torch.zeros_like(out))
     return F.avg_pool2d(out, g) if g > 1 else out
 

@@ -82,11 +82,15 @@ def roi_pool(features: Tensor, rois: Tensor, output_size: int | Sequence[int], s
     hlo, hhi = _bins(y1, y2, oh, height)
     # Columns first: (levels, B, W, C, H) -> (K, ow, C, H); then rows of that: -> (K, oh, ow, C).
     # Only the levels that the widest bin needs (a host sync; bins are far narrower than the map).
-    widest = (int((whi - wlo).max()), int((hhi - hlo).max())) if len(rois) else (1, 1)
+    # While exporting (ONNX), every level up to the map's size instead: no host sync, the same maxima.
+    if torch.compiler.is_exporting():
+        widest = (width, height)
+    else:
+        widest = (int((whi - wlo).max()), int((hhi - hlo).max())) if len(rois) else (1, 1)
     table_w = _sparse_table(features, max(widest[0], 1)).permute(0, 1, 4, 2, 3)
     cols = _range_max(table_w, batch, wlo, whi)
     table_h = _sparse_table(cols, max(widest[1], 1)).permute(0, 1, 4, 2, 3)  # (levels, K, H, ow, C)
-    out = _range_max(table_h, torch.arange(len(rois), device=features.device), hlo, hhi)
+    out = _range_max(table_h, torch.arange(rois.shape[0], device=features.device), hlo, hhi)  # shape, not len: a traced count
     empty = (hhi <= hlo)[:, :, None, None] | (whi <= wlo)[:, None, :, None]
     out = torch.where(empty, torch.zeros_like(out), out)
     return out.permute(0, 3, 1, 2)

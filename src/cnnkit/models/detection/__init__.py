@@ -12,9 +12,10 @@ from .matching import BalancedSampler as BalancedSampler
 from .matching import Matcher as Matcher
 from .roi_heads import RoIHeads as RoIHeads
 from .roi_heads import SpatialPyramidRoIPool as SpatialPyramidRoIPool
+from .roi_heads import rois_of as rois_of
 from .rpn import RegionProposalNetwork as RegionProposalNetwork
 
 __all__ = [
     "AnchorGenerator", "BalancedSampler", "DetectionLosses", "FasterRCNN", "Matcher", "RegionProposalNetwork",
-    "RoIHeads", "SpatialPyramidRoIPool", "fast_rcnn_loss", "faster_rcnn", "faster_rcnn_spp", "smooth_l1", "split_targets",
+    "RoIHeads", "SpatialPyramidRoIPool", "fast_rcnn_loss", "faster_rcnn", "faster_rcnn_spp", "rois_of", "smooth_l1", "split_targets",
 ]

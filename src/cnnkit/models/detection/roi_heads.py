@@ -17,10 +17,17 @@ from ...layers.spp import SpatialPyramidPool2d
 from .losses import fast_rcnn_loss
 from .matching import BalancedSampler, Matcher
 
-__all__ = ["POOLS", "RoIHeads", "SpatialPyramidRoIPool"]
+__all__ = ["POOLS", "RoIHeads", "SpatialPyramidRoIPool", "rois_of"]
 
 POOLS = ("max", "align", "spp")
 _CANDIDATES = 300
+
+
+def rois_of(proposals: list[Tensor], like: Tensor) -> Tensor:
+    """Per-image boxes (P_i, 4) -> one (sum P_i, 5) tensor of rows ``(batch_index, x1, y1, x2, y2)``."""
+    if not proposals:
+        return like.new_zeros(0, 5)
+    return torch.cat([torch.cat([torch.full_like(p[:, :1], i), p], dim=1) for i, p in enumerate(proposals)])
 
 
 class SpatialPyramidRoIPool(nn.Module):
@@ -122,9 +129,11 @@ class RoIHeads(nn.Module):
 
     def predict(self, features: Tensor, proposals: list[Tensor]) -> tuple[Tensor, Tensor]:
         """Class logits (R, K + 1) and box deltas (R, 4 (K + 1)) for all images' proposals, concatenated."""
-        rois = torch.cat(
-            [torch.cat([torch.full_like(p[:, :1], i), p], dim=1) for i, p in enumerate(proposals)]
-        ) if proposals else features.new_zeros(0, 5)
+        return self.predict_rois(features, rois_of(proposals, features))
+
+    def predict_rois(self, features: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:
+        """Class logits (R, K + 1) and box deltas (R, 4 (K + 1)) for ``rois`` (R, 5) rows
+        ``(batch_index, x1, y1, x2, y2)``: pool, fc6, fc7, the two sibling layers (what ONNX export keeps)."""
         x = self.pool(features, rois.to(features.dtype)).flatten(1)
         x = F.relu(self.fc7(F.relu(self.fc6(x))))
         return self.cls_score(x), self.bbox_pred(x)

@@ -83,13 +83,17 @@ class RegionProposalNetwork(nn.Module):
     ) -> tuple[list[Tensor], tuple[Tensor, Tensor] | None]:
         logits, deltas = self.head(features)
         anchors = self.anchors((int(features.shape[-2]), int(features.shape[-1])), device=features.device)
-        mode = 0 if self.training else 1
-        with torch.no_grad():
-            proposals = [
-                self._select(self.coder.decode(d, anchors), s, image_size, mode) for d, s in zip(deltas.detach(), logits.detach())
-            ]
+        proposals = self.propose(logits, deltas, anchors, image_size)
         losses = None if gt_boxes is None else self.loss(logits, deltas, anchors, gt_boxes)
         return proposals, losses
+
+    def propose(self, logits: Tensor, deltas: Tensor, anchors: Tensor, image_size: tuple[int, int]) -> list[Tensor]:
+        """Per image, the proposals (P_i, 4) from the head's objectness (B, A) and deltas (B, A, 4) on
+        ``anchors`` (A, 4): decode, top-k, clip, drop tiny boxes, NMS (the training or test counts by
+        ``self.training``). Data-dependent, so an ONNX export stops before it (:mod:`cnnkit.export.detection`)."""
+        mode = 0 if self.training else 1
+        with torch.no_grad():
+            return [self._select(self.coder.decode(d, anchors), s, image_size, mode) for d, s in zip(deltas.detach(), logits.detach())]
 
     def _select(self, boxes: Tensor, scores: Tensor, image_size: tuple[int, int], mode: int) -> Tensor:
         """Top-scoring, clipped, non-tiny, non-overlapping proposals of one image."""
