@@ -235,3 +235,21 @@ def test_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(CnnkitError, match=r"cannot write predictions to .*taken\.csv: "):
         write_predictions([{"input": "x.png", "error": "unreadable"}], tmp_path / "taken.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.csv"]  # no partial file left behind
+
+
+def test_rows_of_other_tasks_keep_their_columns(tmp_path):
+    # A forecaster's or anomaly detector's rows have no class columns: their own keys are written instead
+    # (the classification columns came out empty before).
+    results = [
+        {"input": "a.csv", "forecast": [1.5, 2.0], "quantiles": {"0.1": [1.0, 1.5]}},
+        {"input": "b.csv", "error": "unreadable"},
+        {"input": "c.csv", "scores": [0.1, 0.9], "anomalies": [1], "threshold": 0.5},
+    ]
+    with open(write_predictions(results, tmp_path / "p.csv"), encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["input", "forecast", "quantiles", "scores", "anomalies", "threshold", "error"]
+    assert rows[0]["forecast"] == "1.5; 2.0" and json.loads(rows[0]["quantiles"]) == {"0.1": [1.0, 1.5]}
+    assert rows[1]["error"] == "unreadable" and rows[1]["forecast"] == ""
+    assert rows[2]["anomalies"] == "1" and rows[2]["threshold"] == "0.5"
+    data = json.loads(write_predictions(results, tmp_path / "p.json").read_text())
+    assert data[2]["scores"] == [0.1, 0.9] and data[0]["error"] is None

@@ -337,6 +337,8 @@ def write_predictions(results: list[dict[str, Any]], path: str | Path) -> Path:
     """
     path = Path(path)
     fmt = _output_format(path)
+    if any("top" not in r and set(r) - {"input", "error"} for r in results):
+        return _write_task_rows(results, path, fmt)
     rows = _table_rows(results)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -353,6 +355,38 @@ def write_predictions(results: list[dict[str, Any]], path: str | Path) -> Path:
                         **{k: "" if v is None else v for k, v in row.items()},
                         "top_k": "; ".join(f"{t['name']} ({t['probability']:.4f})" for t in row["top_k"]),
                     })
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CnnkitError(f"cannot write predictions to {path}: {e.strerror or e}") from None
+    return path
+
+
+def _write_task_rows(results: list[dict[str, Any]], path: Path, fmt: str) -> Path:
+    """Rows of a task other than classification (forecasts, anomaly scores, regression values, ...): the
+    columns are the rows' own keys in first-seen order; in ``.csv`` a list cell reads ``v1; v2; ...`` and a
+    mapping is JSON."""
+    keys = ["input"] + list(dict.fromkeys(k for r in results for k in r if k not in ("input", "error"))) + ["error"]
+
+    def cell(v: Any) -> Any:
+        if v is None:
+            return ""
+        if isinstance(v, (list, tuple)):
+            return "; ".join(json.dumps(e) if isinstance(e, (dict, list)) else str(e) for e in v)
+        return json.dumps(v) if isinstance(v, dict) else v
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            if fmt == ".json":
+                json.dump([{k: r.get(k) for k in keys} for r in results], f, indent=2)
+                f.write("\n")
+            else:
+                w = csv.DictWriter(f, fieldnames=keys)
+                w.writeheader()
+                for r in results:
+                    w.writerow({k: cell(r.get(k)) for k in keys})
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
