@@ -121,7 +121,7 @@ class _Base:
             if self.augment.cfg.hflip_alternate:
                 if self._flips is None or self._flips[0] != epoch:
                     self._flips = (epoch, alternating_flips(self._n, seed=self.seed, epoch=epoch))
-                flip = self._flips[1][idx.cpu()]
+                flip = self._flips[1][idx]  # idx: this batch's sample indices, on the CPU
             x = self.augment(x, batch_generator(self.seed, epoch, self.rank, step), flip=flip)
         return normalize(x, self.mean, self.std)
 
@@ -189,13 +189,14 @@ class InMemoryLoader(_Base):
 
     def epoch_batches(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches ``start_step ..`` of ``epoch`` (the same batches every time for the same arguments)."""
-        perm = self._permutation(epoch).to(self.images.device)
+        order = self._permutation(epoch)  # on the CPU: the alternating flips are looked up without a device sync
+        perm = order.to(self.images.device)
         bs = self.batch_size
         for step in range(start_step, len(self)):
             idx = perm[step * bs : (step + 1) * bs]
             x = self.images.index_select(0, idx).to(self.device, non_blocking=True)
             y = self.labels.index_select(0, idx).to(self.device, non_blocking=True)
-            yield self._finish(x, epoch, step, idx), y
+            yield self._finish(x, epoch, step, order[step * bs : (step + 1) * bs]), y
 
 
 class _OrderSampler(torch.utils.data.Sampler[int]):

@@ -340,21 +340,31 @@ def write_predictions(results: list[dict[str, Any]], path: str | Path) -> Path:
     if any("top" not in r and set(r) - {"input", "error"} for r in results):
         return _write_task_rows(results, path, fmt)
     rows = _table_rows(results)
+
+    def write(f: Any) -> None:
+        if fmt == ".json":
+            json.dump(rows, f, indent=2)
+            f.write("\n")
+            return
+        w = csv.DictWriter(f, fieldnames=_COLUMNS)
+        w.writeheader()
+        for row in rows:
+            w.writerow({
+                **{k: "" if v is None else v for k, v in row.items()},
+                "top_k": "; ".join(f"{t['name']} ({t['probability']:.4f})" for t in row["top_k"]),
+            })
+
+    return _replace_file(path, write)
+
+
+def _replace_file(path: Path, write: Callable[[Any], None]) -> Path:
+    """Write ``path`` through ``write(file)`` into a temporary file beside it, then replace it atomically;
+    on failure nothing is left behind and the error is one line."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8", newline="") as f:
-            if fmt == ".json":
-                json.dump(rows, f, indent=2)
-                f.write("\n")
-            else:
-                w = csv.DictWriter(f, fieldnames=_COLUMNS)
-                w.writeheader()
-                for row in rows:
-                    w.writerow({
-                        **{k: "" if v is None else v for k, v in row.items()},
-                        "top_k": "; ".join(f"{t['name']} ({t['probability']:.4f})" for t in row["top_k"]),
-                    })
+            write(f)
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
@@ -375,23 +385,17 @@ def _write_task_rows(results: list[dict[str, Any]], path: Path, fmt: str) -> Pat
             return "; ".join(json.dumps(e) if isinstance(e, (dict, list)) else str(e) for e in v)
         return json.dumps(v) if isinstance(v, dict) else v
 
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            if fmt == ".json":
-                json.dump([{k: r.get(k) for k in keys} for r in results], f, indent=2)
-                f.write("\n")
-            else:
-                w = csv.DictWriter(f, fieldnames=keys)
-                w.writeheader()
-                for r in results:
-                    w.writerow({k: cell(r.get(k)) for k in keys})
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise CnnkitError(f"cannot write predictions to {path}: {e.strerror or e}") from None
-    return path
+    def write(f: Any) -> None:
+        if fmt == ".json":
+            json.dump([{k: r.get(k) for k in keys} for r in results], f, indent=2)
+            f.write("\n")
+            return
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in results:
+            w.writerow({k: cell(r.get(k)) for k in keys})
+
+    return _replace_file(path, write)
 
 
 @torch.no_grad()
