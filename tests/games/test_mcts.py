@@ -24,6 +24,14 @@ def test_selection_trades_value_against_prior():
     assert select_child(root, 2.0)[0] == 1
 
 
+def test_first_selection_follows_the_priors():
+    # All children unvisited: Q = 0, so the prior alone decides (parent count floored at 1); with sqrt(0)
+    # the U term would vanish and the lowest id, action 0, would be chosen.
+    node = Node(prior=1.0, player=-1)
+    node.children = {0: Node(prior=0.2, player=0), 1: Node(prior=0.8, player=0)}
+    assert select_child(node, 1.5)[0] == 1
+
+
 def test_backup_adds_the_value_for_the_player_who_chose():
     path = [Node(prior=1, player=0), Node(prior=1, player=1), Node(prior=1, player=0)]
     backup(path, 0.8, leaf_player=1)

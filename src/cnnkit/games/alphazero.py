@@ -5,7 +5,9 @@ One iteration: ``games_per_iteration`` self-play games, each move chosen from th
 first ``temperature_moves`` moves, the most visited afterwards); each position is stored with its target
 ``pi`` (the visit distribution) and ``z`` (the final result for the player to move). Then
 ``steps_per_iteration`` minibatches of ``l = (z - v)^2 - pi^T log p`` (+ the optimizer's weight decay,
-the paper's ``c ||theta||^2``), and ``eval_games`` games of the network's search against a random player.
+the paper's ``c ||theta||^2``), each position under a random board symmetry of the game when it has them
+(``task.symmetries``, AlphaGo Zero's augmentation: :mod:`cnnkit.games.symmetry`), and ``eval_games`` games
+of the network's search against a random player.
 
 Checkpoints are taken between iterations and hold the network, the optimizer, the position buffer, the
 random generators and the rows, so a resumed run repeats exactly; SIGTERM stops after the current game,
@@ -43,6 +45,7 @@ from .agents import mcts_agent, play_game, random_agent
 from .mcts import run_mcts, visit_policy
 from .openspiel import board_tensor, game_facts, load_game
 from .session_tools import rng_from_meta, rng_to_meta, win_rate
+from .symmetry import augment, game_symmetries
 
 __all__ = ["run_alphazero", "build_game_network", "self_play_game"]
 
@@ -128,6 +131,7 @@ def run_alphazero(cfg: Config | None, *, out: str | Path | None = None, overwrit
     game = load_game(task.game)
     facts = game_facts(game)
     model, build = build_game_network(cfg, facts)
+    symmetries = game_symmetries(game, facts) if task.symmetries else game_symmetries(game, facts)[:1]
     optimizer = build_optimizer(model, cfg.optim)
     rng = np.random.RandomState(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -165,7 +169,8 @@ def run_alphazero(cfg: Config | None, *, out: str | Path | None = None, overwrit
             totals = np.zeros(3)
             for _ in range(task.steps_per_iteration):
                 idx = torch.randint(0, len(buffer), (min(task.batch_size, len(buffer)),), generator=gen)
-                loss, pl, vl = _loss(model, buffer.x[idx], buffer.pi[idx], buffer.z[idx])  # type: ignore[index]
+                x, pi = augment(buffer.x[idx], buffer.pi[idx], symmetries, gen)  # type: ignore[index]
+                loss, pl, vl = _loss(model, x, pi, buffer.z[idx])  # type: ignore[index]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -48,8 +48,12 @@ def puct_score(parent_visits: int, child: Node, c_puct: float) -> float:
 
 
 def select_child(node: Node, c_puct: float) -> tuple[int, Node]:
-    """The child with the highest PUCT score (ties: the lowest action id)."""
-    total = sum(c.visits for c in node.children.values())
+    """The child with the highest PUCT score (ties: the lowest action id).
+
+    The parent count is the children's visits, but at least 1: at a node's first selection every child is
+    unvisited, and with ``sqrt(0)`` the U term would vanish and the lowest action id would win whatever the
+    priors say (AlphaZero's pseudocode counts the expanding visit, which is the same 1 at that point)."""
+    total = max(1, sum(c.visits for c in node.children.values()))
     return max(node.children.items(), key=lambda kv: (puct_score(total, kv[1], c_puct), -kv[0]))
 
 
@@ -75,7 +79,6 @@ def run_mcts(
     """Search from ``state`` (not modified) and return the root; with ``dirichlet_fraction`` > 0 the root's
     priors are mixed with Dir(alpha) noise, ``(1 - eps) P + eps eta`` (AlphaGo Zero's exploration)."""
     root = Node(prior=1.0, player=-1)
-    root.visits = 1  # so the first selection's U term is not zero everywhere
     _expand(root, state, evaluate)
     if dirichlet_fraction > 0 and root.children and rng is not None:
         noise = rng.dirichlet([dirichlet_alpha] * len(root.children))

@@ -126,6 +126,8 @@ class AlphaZeroTask(InteractiveTask):
         batch_size, steps_per_iteration: SGD minibatch and steps per round.
         eval_games: games against a random player after each round (the reported win rate).
         checkpoint_every: rounds between checkpoints.
+        symmetries: train on each position under a random board symmetry of the game (the 8 rotations and
+            reflections for tic-tac-toe and Go, the mirror for Connect Four; AlphaGo Zero's augmentation).
     """
 
     name: ClassVar[str] = "alphazero"
@@ -135,7 +137,7 @@ class AlphaZeroTask(InteractiveTask):
         self, *, game: str = "tic_tac_toe", iterations: int = 10, games_per_iteration: int = 20, simulations: int = 25,
         c_puct: float = 1.5, dirichlet_alpha: float = 0.3, dirichlet_fraction: float = 0.25, temperature_moves: int = 4,
         buffer_size: int = 20_000, batch_size: int = 64, steps_per_iteration: int = 50, eval_games: int = 20,
-        checkpoint_every: int = 1,
+        checkpoint_every: int = 1, symmetries: bool = True,
     ) -> None:
         if not isinstance(game, str) or not game:
             raise ValueError(f"Expected game to be an OpenSpiel game name. Received: game={game!r}")
@@ -152,6 +154,9 @@ class AlphaZeroTask(InteractiveTask):
         self.steps_per_iteration = check_int(steps_per_iteration, "steps_per_iteration")
         self.eval_games = check_int(eval_games, "eval_games", 0)
         self.checkpoint_every = check_int(checkpoint_every, "checkpoint_every")
+        if not isinstance(symmetries, bool):
+            raise ValueError(f"Expected symmetries to be true or false. Received: symmetries={symmetries!r}")
+        self.symmetries = symmetries
 
 
 @register_task
