@@ -29,12 +29,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cnnkit.config import load_config
-from cnnkit.games.agents import net_evaluator
 from cnnkit.games.alphazero import build_game_network
+from cnnkit.games.perfect import perfect_play, random_positions, solve
 from cnnkit.games.play import agent_from_run, play_games
 from cnnkit.games.session_tools import wilson_interval
 from cnnkit.runs import load_model
@@ -58,50 +57,6 @@ def _row(name: str, opponent: str, r: dict[str, Any]) -> str:
     n_lo, n_hi = wilson_interval(r["wins"] + r["draws"], r["games"])
     return (f"| {name} | {opponent} | {r['wins']} | {r['draws']} | {r['losses']} | {r['wins'] / r['games']:.0%} "
             f"({w_lo:.0%}-{w_hi:.0%}) | {(r['wins'] + r['draws']) / r['games']:.0%} ({n_lo:.0%}-{n_hi:.0%}) |")
-
-
-def _positions(game: Any, n: int, seed: int = 0) -> list[Any]:
-    """``n`` distinct non-terminal positions reached by uniformly random play (a random number of moves)."""
-    rng = np.random.RandomState(seed)
-    seen: dict[str, Any] = {}
-    for _ in range(200 * n):
-        if len(seen) >= n:
-            break
-        state = game.new_initial_state()
-        for _ in range(rng.randint(0, game.max_game_length())):
-            if state.is_terminal():
-                break
-            state.apply_action(int(rng.choice(state.legal_actions())))
-        if not state.is_terminal():
-            seen.setdefault(str(state), state)
-    return list(seen.values())
-
-
-def _solve(game: Any, state: Any) -> tuple[float, dict[int, float]]:
-    """The solved value for the player to move, and each move's value for that player (alpha-beta, full depth)."""
-    from open_spiel.python.algorithms import minimax
-
-    me = state.current_player()
-    moves = {}
-    for a in state.legal_actions():
-        child = state.child(a)
-        moves[a] = float(child.returns()[me]) if child.is_terminal() else \
-            float(minimax.alpha_beta_search(game, child, maximizing_player_id=me)[0])
-    return max(moves.values()), moves
-
-
-def perfect_play(loaded: Any, positions: list[Any], solved: list[tuple[float, dict[int, float]]]) -> dict[str, float]:
-    """Optimal-move rates of the raw policy and of the search, and the value head's agreement with the solution."""
-    game, agent, facts = agent_from_run(loaded)
-    evaluate = net_evaluator(loaded.model, facts)
-    policy_ok = search_ok = value_ok = 0
-    for state, (best, moves) in zip(positions, solved):
-        priors, value = evaluate(state)
-        policy_ok += moves[max(priors, key=priors.__getitem__)] == best
-        search_ok += moves[agent(state)] == best
-        value_ok += (abs(value) < 1 / 3) if best == 0 else (np.sign(value) == np.sign(best) and abs(value) >= 1 / 3)
-    n = len(positions)
-    return {"policy": policy_ok / n, "search": search_ok / n, "value": value_ok / n}
 
 
 def main() -> None:
@@ -132,16 +87,16 @@ def main() -> None:
                 print(_row(name, opponent, play_games(agent, games=args.games, against=opponent, seed=0)), flush=True)
         if args.perfect:
             game = agent_from_run(loaded)[0]
-            positions = _positions(game, args.perfect)
-            solved = [_solve(game, s) for s in positions]
+            positions = random_positions(game, args.perfect)
+            solved = [solve(game, s) for s in positions]
             print(f"\n## against perfect play: {len(positions)} distinct positions from random play, solved by alpha-beta\n")
             print("| agent | raw policy plays an optimal move | search plays an optimal move | value head right (W/D/L) |\n"
                   "| --- | --- | --- | --- |")
             lo_hi = lambda p: "({:.0%}-{:.0%})".format(*wilson_interval(p * len(positions), len(positions)))  # noqa: E731
+            cell = lambda p: "-" if p is None else f"{p:.1%} {lo_hi(p)}"  # noqa: E731
             for name, agent in agents:
                 r = perfect_play(agent, positions, solved)
-                print(f"| {name} | {r['policy']:.1%} {lo_hi(r['policy'])} | {r['search']:.1%} {lo_hi(r['search'])} | "
-                      f"{r['value']:.1%} {lo_hi(r['value'])} |", flush=True)
+                print(f"| {name} | {cell(r['policy'])} | {cell(r['search'])} | {cell(r['value'])} |", flush=True)
             uniform = sum(sum(v == b for v in m.values()) / len(m) for b, m in solved) / len(solved)
             print(f"| (a uniformly random move) | {uniform:.1%} | {uniform:.1%} | - |")
 

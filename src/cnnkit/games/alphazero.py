@@ -184,10 +184,11 @@ def run_alphazero(cfg: Config | None, *, out: str | Path | None = None, overwrit
                    "value_loss": totals[2] / task.steps_per_iteration, **rate, "seconds": train_seconds}
             rows.append(row)
             session.metrics.append(row)
+            versus = "" if task.eval_games == 0 else \
+                f"  vs random: won {row['win_rate_vs_random']:.0%}, drawn {row['draw_rate_vs_random']:.0%}"
             session.progress.message(
                 f"iteration {iteration}/{task.iterations}  loss {row['loss']:.4f} (policy {row['policy_loss']:.4f}, value "
-                f"{row['value_loss']:.4f})  vs random: won {row['win_rate_vs_random']:.0%}, drawn {row['draw_rate_vs_random']:.0%}"
-                f"  {train_seconds:.1f}s")
+                f"{row['value_loss']:.4f}){versus}  {train_seconds:.1f}s")
             if iteration % task.checkpoint_every == 0 or iteration == task.iterations:
                 tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
                 opt_t, opt_m = ckpt.optimizer_state_to_flat(optimizer)
@@ -208,7 +209,7 @@ def run_alphazero(cfg: Config | None, *, out: str | Path | None = None, overwrit
                "iterations": iteration, **{f"test_{k}": v for k, v in last.items() if "rate" in k},
                "wall_seconds": time.perf_counter() - session.started}
     session.write_summary(summary)
-    if last:
+    if last and task.eval_games:
         print(f"vs random: won {last['win_rate_vs_random']:.0%}, drawn {last['draw_rate_vs_random']:.0%} of "
               f"{task.eval_games} games", flush=True)
     print(f"run folder: {session.run_dir}", flush=True)
