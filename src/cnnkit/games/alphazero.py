@@ -178,13 +178,14 @@ def run_alphazero(cfg: Config | None, *, out: str | Path | None = None, overwrit
             model.eval()
             iteration += 1
             train_seconds = time.perf_counter() - start
-            rate = _eval_vs_random(game, model, facts, task, seed=cfg.seed + 1000 + iteration)
+            due = iteration % task.eval_every == 0 or iteration == task.iterations
+            rate = _eval_vs_random(game, model, facts, task, seed=cfg.seed + 1000 + iteration, games=task.eval_games if due else 0)
             row = {"iteration": iteration, "games": iteration * task.games_per_iteration, "positions": positions,
                    "loss": totals[0] / task.steps_per_iteration, "policy_loss": totals[1] / task.steps_per_iteration,
                    "value_loss": totals[2] / task.steps_per_iteration, **rate, "seconds": train_seconds}
             rows.append(row)
             session.metrics.append(row)
-            versus = "" if task.eval_games == 0 else \
+            versus = "" if row["win_rate_vs_random"] is None else \
                 f"  vs random: won {row['win_rate_vs_random']:.0%}, drawn {row['draw_rate_vs_random']:.0%}"
             session.progress.message(
                 f"iteration {iteration}/{task.iterations}  loss {row['loss']:.4f} (policy {row['policy_loss']:.4f}, value "
@@ -216,13 +217,14 @@ def run_alphazero(cfg: Config | None, *, out: str | Path | None = None, overwrit
     return summary
 
 
-def _eval_vs_random(game: Any, model: nn.Module, facts: dict[str, Any], task: AlphaZeroTask, *, seed: int) -> dict[str, float]:
-    if task.eval_games == 0:
+def _eval_vs_random(game: Any, model: nn.Module, facts: dict[str, Any], task: AlphaZeroTask, *, seed: int,
+                    games: int) -> dict[str, float]:
+    if games == 0:
         return {"win_rate_vs_random": None, "draw_rate_vs_random": None}  # type: ignore[dict-item]
     me = mcts_agent(model, facts, simulations=task.simulations, c_puct=task.c_puct)
     rnd = random_agent(np.random.RandomState(seed))
     results = []
-    for g in range(task.eval_games):
+    for g in range(games):
         if g % 2 == 0:
             results.append(play_game(game, (me, rnd)))
         else:

@@ -125,6 +125,7 @@ class AlphaZeroTask(InteractiveTask):
         buffer_size: positions kept for training (the latest games).
         batch_size, steps_per_iteration: SGD minibatch and steps per round.
         eval_games: games against a random player after each round (the reported win rate).
+        eval_every: rounds between those evaluations (the last round is always evaluated).
         checkpoint_every: rounds between checkpoints.
         symmetries: train on each position under a random board symmetry of the game (the 8 rotations and
             reflections for tic-tac-toe and Go, the mirror for Connect Four; AlphaGo Zero's augmentation).
@@ -137,7 +138,7 @@ class AlphaZeroTask(InteractiveTask):
         self, *, game: str = "tic_tac_toe", iterations: int = 10, games_per_iteration: int = 20, simulations: int = 25,
         c_puct: float = 1.5, dirichlet_alpha: float = 0.3, dirichlet_fraction: float = 0.25, temperature_moves: int = 4,
         buffer_size: int = 20_000, batch_size: int = 64, steps_per_iteration: int = 50, eval_games: int = 20,
-        checkpoint_every: int = 1, symmetries: bool = True,
+        checkpoint_every: int = 1, symmetries: bool = True, eval_every: int = 1,
     ) -> None:
         if not isinstance(game, str) or not game:
             raise ValueError(f"Expected game to be an OpenSpiel game name. Received: game={game!r}")
@@ -157,6 +158,7 @@ class AlphaZeroTask(InteractiveTask):
         if not isinstance(symmetries, bool):
             raise ValueError(f"Expected symmetries to be true or false. Received: symmetries={symmetries!r}")
         self.symmetries = symmetries
+        self.eval_every = check_int(eval_every, "eval_every")
 
 
 @register_task
