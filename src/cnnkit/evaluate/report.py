@@ -384,22 +384,20 @@ def evaluate_run(
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as text for a terminal: headline numbers, then per-class metrics and conformal sets."""
-
-
-    from rich.console import Console  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
-    from rich.table import Table  # rich loads only when a table is printed (keeps `import cnnkit.train` fast)
     if report.get("report") == "task":
         from .tasks import format_task_report
 
         return format_task_report(report)
-
-
-    # Class names and paths come from a run folder that may be someone else's: every string from the
-    # report goes through safe_markup (no escape sequences, and "[red]" is text, not rich markup).
     if report.get("task") == "segmentation":
         from .segmentation import format_segmentation_report
 
         return format_segmentation_report(report)
+    # rich loads only when a table is printed (keeps `import cnnkit.train` fast).
+    from rich.console import Console
+    from rich.table import Table
+
+    # Class names and paths come from a run folder that may be someone else's: every string from the
+    # report goes through safe_markup (no escape sequences, and "[red]" is text, not rich markup).
     buf = StringIO()
     con = Console(file=buf, width=120, force_terminal=False, color_system=None)
     head = Table(title=f"Evaluation ({safe_markup(report.get('split', 'test'), 40)}, n={report['n']}, "
