@@ -9,6 +9,8 @@ architecture and seed, searching the same way (PUCT with the same simulations, o
 depth): what the training added is the difference between the two rows of an opponent. Perfect play
 draws tic-tac-toe, so against a strong opponent "not losing" is the measure; the table shows both.
 
+``--raw`` adds the raw policy of an AlphaZero network against random: one simulation, so its favourite move.
+
 ``--perfect N`` (games small enough to solve, e.g. tic-tac-toe): N distinct positions reached by random play
 are solved exactly with OpenSpiel's alpha-beta search, and each agent is scored against perfect play: how
 often the raw policy's favourite move and the search's chosen move keep the position's game-theoretic value
@@ -67,6 +69,7 @@ def main() -> None:
     ap.add_argument("--games", type=int, default=40)
     ap.add_argument("--mcts", default="25,100")
     ap.add_argument("--no-baseline", action="store_true", help="skip the untrained network's rows")
+    ap.add_argument("--raw", action="store_true", help="also the raw policy (1 simulation: its favourite move) against random")
     ap.add_argument("--perfect", type=int, default=0, help="positions to score against perfect play (small games only)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -85,6 +88,11 @@ def main() -> None:
         for opponent in ["random", *[f"mcts:{n}" for n in args.mcts.split(",") if n]]:
             for name, agent in agents:
                 print(_row(name, opponent, play_games(agent, games=args.games, against=opponent, seed=0)), flush=True)
+        if args.raw and loaded.info["task"]["name"] == "alphazero":
+            for name, agent in agents:
+                info = {**agent.info, "data_meta": {**agent.info["data_meta"], "simulations": 1}}
+                raw = dataclasses.replace(agent, info=info)
+                print(_row(f"{name}, raw policy", "random", play_games(raw, games=args.games, against="random", seed=0)), flush=True)
         if args.perfect:
             game = agent_from_run(loaded)[0]
             positions = random_positions(game, args.perfect)
