@@ -65,6 +65,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=None)
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "alphazero-tictactoe.yaml")
+    ap.add_argument("--out", type=Path, default=None, help="keep the run trained from --config here (default: a temporary folder)")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--games", type=int, default=40)
     ap.add_argument("--mcts", default="25,100")
@@ -76,7 +77,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run
         if run is None:
-            run = Path(tmp) / "run"
+            run = args.out or Path(tmp) / "run"
             summary = fit(load_config(args.config, args.overrides), out=run, quiet=True)
             print(f"trained {args.config.name}: {summary.get('iterations', summary.get('generations'))} rounds, "
                   f"{summary['wall_seconds'] / 60:.1f} min (load average {os.getloadavg()[0]:.1f} on this machine)\n")

@@ -58,7 +58,7 @@ def game_symmetries(game: Any, facts: dict[str, Any]) -> list[Symmetry]:
                 for k in range(4) if (k, f) != (0, False)]
     elif short in _MIRROR:
         ops.append(("mirror", _dihedral(0, True)))
-    out = []
+    out: list[Symmetry] = []
     for name, planes in ops:
         if short in _MIRROR:
             source = planes(torch.arange(cols).expand(rows, cols))[0]
