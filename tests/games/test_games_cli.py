@@ -69,6 +69,21 @@ def test_human_illegal_move_is_one_line_and_a_reprompt(az_run: Path):
     assert illegal[0].startswith("illegal move '9': legal moves are") and any("'banana'" in s for s in illegal)
 
 
+def test_human_go_moves_without_the_player_prefix():
+    from cnnkit.games.agents import human_agent
+
+    pyspiel = pytest.importorskip("pyspiel")
+    state = pyspiel.load_game("go(board_size=9)").new_initial_state()
+    said: list[str] = []
+    typed = iter(["z9", "C3"])
+    act = human_agent(lambda prompt: next(typed), said.append)
+    assert state.action_to_string(0, act(state)) == "B c3"
+    illegal = [s for s in said if s.startswith("illegal move")]
+    assert len(illegal) == 1 and illegal[0].endswith("... (82 legal moves)")  # the list is cut, with the count
+    typed = iter(["pass"])
+    assert state.action_to_string(0, act(state)) == "B PASS"
+
+
 def test_blondie24_evolves_and_plays(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     run = tmp_path / "b24"
     extra = ["task.game=tic_tac_toe", "task.population=2", "task.generations=1", "task.games_per_individual=1",

@@ -117,12 +117,17 @@ def minimax_agent(values: Callable[[list[Any]], list[float]], *, depth: int) -> 
 
 
 def human_agent(input_fn: Callable[[str], str] = input, output_fn: Callable[[str], None] = print) -> Agent:
-    """Moves typed at the terminal, as OpenSpiel writes them (``x(1,1)``, ``3``, ``c3b4``) or as action ids;
-    an illegal or unknown move is one line naming the legal ones, and the prompt again."""
+    """Moves typed at the terminal, as OpenSpiel writes them (``x(1,1)``, ``3``, ``c3b4``; Go's ``W a1``, or
+    just ``a1`` or ``pass``: the player prefix and case may be left out) or as action ids; an illegal or
+    unknown move is one line naming legal ones (the first 24 and how many there are), and the prompt again."""
 
     def act(state: Any) -> int:
         legal = list(state.legal_actions())
         names = {state.action_to_string(state.current_player(), a): a for a in legal}
+        short = {n.split()[-1].lower(): a for n, a in names.items() if n.split()}  # "W a1" -> "a1"
+        if len(short) != len(names):  # ambiguous without the prefix: only the full names
+            short = {}
+        shown = ", ".join(list(names)[:24]) + (f", ... ({len(names)} legal moves)" if len(names) > 24 else "")
         output_fn(str(state))
         while True:
             try:
@@ -131,9 +136,11 @@ def human_agent(input_fn: Callable[[str], str] = input, output_fn: Callable[[str
                 raise CnnkitError("no move typed (end of input); the game was abandoned") from None
             if text in names:
                 return names[text]
+            if text.lower() in short:
+                return short[text.lower()]
             if text.lstrip("-").isdigit() and int(text) in legal:
                 return int(text)
-            output_fn(f"illegal move {safe_text(text, 40)!r}: legal moves are {', '.join(names)}")
+            output_fn(f"illegal move {safe_text(text, 40)!r}: legal moves are {shown}")
 
     return act
 
