@@ -223,3 +223,12 @@ def test_refusals_come_before_the_run_folder(tmp_path: Path, capsys: pytest.Capt
     assert "Traceback" not in err and not (tmp_path / "nopkg").exists()
     assert main(_args(tmp_path / "noenv", ["env.name=null"])) == 2
     assert "task dqn needs an environment: --set env.name=breakout" in capsys.readouterr().err
+
+
+def test_torchrun_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    # What torchrun sets: two ranks would write one run folder; refused before the folder is made.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(_args(tmp_path / "run")) == 2
+    err = capsys.readouterr().err
+    assert "runs in one process: start it without torchrun" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

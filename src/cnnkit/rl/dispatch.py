@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,11 @@ def interactive_runner(cfg: Config | None, resume: str | Path | None, init_from:
         return None
     if init_from is not None:
         raise CnnkitError(f"task {name!r} does not take --init-from; start a new run, or --resume one")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Each of these loops is one agent acting and learning in turn (self-play, replay, co-evolution):
+        # N ranks would be N copies writing one run folder, not one run N times faster.
+        raise CnnkitError(f"task {name!r} runs in one process: start it without torchrun (env.num_envs steps "
+                          "several environments as one vector for a DQN agent)")
     if name == "dqn":
         from .loop import run_dqn
 
