@@ -506,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
 
     p = add("summary", _cmd_summary, "per-layer shapes, parameters, FLOPs and receptive fields of a model or spec")
-    p.add_argument("model", metavar="NAME_OR_SPEC", help="a registered model name or a model-spec YAML path")
+    p.add_argument("model", metavar="NAME_SPEC_OR_RUN", help="a registered model name, a model-spec YAML path, or a run folder")
     p.add_argument("--input", type=_parse_shape, default=None, metavar="C,H,W", help="input shape (default: the model's)")
     p.add_argument("--allow-floor", action="store_true", help="warn instead of failing when a stride does not fit")
     p.add_argument("--json", action="store_true")

@@ -194,3 +194,30 @@ def test_cli_tables_fit_an_80_column_terminal(argv, capsys, monkeypatch):
         from cnnkit.models import list_models
 
         assert all(any(line.startswith((f" {name} ", f"{name} ")) for line in lines) for name in list_models())
+
+
+def test_summary_for_run_folder_uses_the_trained_shape(tmp_path):
+    """A run folder is summarized as trained: its architecture from model.json, at its input shape
+    (here a 1-D FCN trained on length-60 series, which the model's own default shape does not say)."""
+    from cnnkit.models import create_model
+    from cnnkit.runs.model_io import save_model
+
+    model = create_model("fcn1d", in_channels=2, num_classes=3)
+    save_model(tmp_path, model, build={"name": "fcn1d", "in_channels": 2, "num_classes": 3},
+               preprocessing={"input_shape": [2, 60]}, extra={"input_shape": [2, 60]})
+    s = summary_for(tmp_path)
+    assert s.total_params == sum(p.numel() for p in model.parameters())
+    assert s.input_shape == (2, 60)
+    conv = next(r for r in s.layers if r.type == "Conv1d")
+    assert conv.output_shape == (128, 60)  # FCN's first block: 128 maps, "same" padding keeps the length
+    wider = summary_for(str(tmp_path), "2,90")
+    assert next(r for r in wider.layers if r.type == "Conv1d").output_shape == (128, 90)
+    with pytest.raises(CnnkitError, match="not found"):
+        summary_for(tmp_path / "missing")  # a path that is neither a folder nor a spec file
+
+
+def test_summary_for_training_config_names_what_to_pass(tmp_path):
+    cfg = tmp_path / "recipe.yaml"
+    cfg.write_text("seed: 0\nmodel:\n  name: fcn1d\ndata:\n  name: ucr\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"training config.*cnnkit summary fcn1d.*RUN_DIR"):
+        summary_for(cfg)

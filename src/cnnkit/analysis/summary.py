@@ -47,7 +47,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .._text import safe_markup
+from .._text import safe_markup, safe_text
 from ..errors import CnnkitError, ConfigError
 from ..models import MODELS, build_from_spec, create_model
 from .receptive_field import RFTracker, WindowOp
@@ -452,6 +452,25 @@ def _is_spec_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml", ".json")) or Path(name).is_file()
 
 
+def _refuse_training_config(path: Path) -> None:
+    """A training config (``cnnkit train``'s YAML) is not a model spec: say what to pass instead."""
+    if path.suffix not in (".yaml", ".yml") or not path.is_file() or path.stat().st_size > 1 << 20:
+        return
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):
+        return  # build_from_spec reports a file it cannot read
+    if isinstance(doc, dict) and isinstance(doc.get("model"), dict) and ({"data", "train", "task", "optim"} & doc.keys()):
+        name = doc["model"].get("name")
+        hint = f"`cnnkit summary {safe_text(name, 60)}`" if isinstance(name, str) else "`cnnkit summary MODEL_NAME`"
+        raise ConfigError(
+            f"{safe_text(str(path), 200)} is a training config, not a model spec: summarize its model with {hint} "
+            "(add --input for another shape) or a trained run with `cnnkit summary RUN_DIR`"
+        )
+
+
 def _sized_for(name: str, input_shape: str | Sequence[int] | None) -> dict[str, Any]:
     """Builder arguments that size a clip model for ``input_shape`` (C, T, H, W): ``in_channels`` and
     ``input_size`` (C3D, two-stream and CNN + LSTM size their classifiers for the clip), when it takes them."""
@@ -470,8 +489,9 @@ def summary_for(
     """Summarize a registered model (by name, default arguments) or a model spec file.
 
     Args:
-        name_or_spec: A model name from ``cnnkit models`` or the path of a YAML/JSON model spec.
-        input_shape: ``(C, H, W)`` or ``"C,H,W"``; defaults to the model's ``input_shape``.
+        name_or_spec: A model name from ``cnnkit models``, the path of a YAML/JSON model spec, or a run
+            folder (the trained model, at the input shape it was trained on).
+        input_shape: ``(C, H, W)`` or ``"C,H,W"``; defaults to the run's or the model's ``input_shape``.
         allow_floor: See :func:`summarize`.
 
     Raises:
@@ -479,11 +499,24 @@ def summary_for(
             do not fit.
     """
     key = str(name_or_spec)
-    if isinstance(name_or_spec, Path) or _is_spec_path(key):
-        model: nn.Module = build_from_spec(Path(key))
+    default_shape: Sequence[int] | None = None
+    if Path(key).is_dir():
+        # A run folder: the trained architecture at the input shape it was trained on (model.json is
+        # read as data by load_model, which checks it and its weights file; no pickle).
+        from ..runs.model_io import load_model
+
+        loaded = load_model(key)
+        model: nn.Module = loaded.model
+        default_shape = loaded.info.get("input_shape") or None
+    elif isinstance(name_or_spec, Path) or _is_spec_path(key):
+        _refuse_training_config(Path(key))
+        model = build_from_spec(Path(key))
     else:
         model = create_model(key, **_sized_for(key, input_shape))
-    shape = parse_input_shape(input_shape) if input_shape is not None else tuple(model.input_shape)  # type: ignore[arg-type]
+    if input_shape is not None:
+        shape = parse_input_shape(input_shape)
+    else:
+        shape = tuple(default_shape or model.input_shape)  # type: ignore[arg-type]
     return summarize(model, shape, allow_floor=allow_floor)
 
 
