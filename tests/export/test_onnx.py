@@ -152,3 +152,26 @@ def test_detector_exports_as_two_graphs_and_detects_like_pytorch(tmp_path: Path)
     assert raw["anchors"].shape == (16 * 16 * 9, 4) and raw["rpn_logits"].shape == (4, 16 * 16 * 9)
     assert dets.shape == want.shape and torch.equal(dets[..., 5], want[..., 5])
     torch.testing.assert_close(dets, want, atol=1e-4, rtol=0)
+
+
+def test_srcnn_exports_with_its_spectral_residual(tmp_path: Path) -> None:
+    """SR-CNN's spectral residual runs inside the graph (a real DFT matrix product, no complex tensors), so
+    the exported model scores raw windows as PyTorch does."""
+    from cnnkit.models import build_model
+    from cnnkit.runs import load_model
+
+    build = {"name": "srcnn", "window": 32, "num_classes": 32}
+    torch.manual_seed(0)
+    save_model(tmp_path, build_model(build), build=build, preprocessing={"input_shape": [1, 32]},
+               extra={"input_shape": [1, 32], "task": {"name": "anomaly"}})
+    result = export_onnx(tmp_path)
+    assert result["max_abs_diff"] < 1e-4
+    session = ort.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    t = np.arange(32, dtype=np.float32)
+    x = np.stack([np.sin(t / 3) + 0.1 * np.random.default_rng(i).standard_normal(32).astype(np.float32) for i in range(3)])
+    x[1, 20] += 5  # a spike
+    x = x[:, None]
+    got = session.run(None, {"input": x})[0]
+    expected = load_model(tmp_path).model.eval()(torch.from_numpy(x)).detach().numpy()
+    assert got.shape == (3, 32)
+    np.testing.assert_allclose(got, expected, atol=1e-4)

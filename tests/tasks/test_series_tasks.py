@@ -91,6 +91,35 @@ def test_spectral_residual_against_numpy() -> None:
     assert int(np.argmax(s)) == 40  # the saliency map peaks at the spike
 
 
+def test_dft_matrix_product_against_torch_fft() -> None:
+    """The real-valued DFT that lets SR-CNN export to ONNX equals torch.fft forwards and backwards."""
+    from cnnkit.models.srcnn import _dft
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 69, generator=g, dtype=torch.float64)
+    y = torch.randn(4, 69, generator=g, dtype=torch.float64)
+    f = torch.fft.fft(x)
+    re, im = _dft(x)
+    torch.testing.assert_close(re, f.real, rtol=0, atol=1e-10)
+    torch.testing.assert_close(im, f.imag, rtol=0, atol=1e-10)
+    z = torch.fft.fft(torch.complex(x, y))
+    re, im = _dft(x, y)
+    torch.testing.assert_close(torch.complex(re, im), z, rtol=0, atol=1e-10)
+    back = torch.fft.ifft(torch.complex(x, y))
+    re, im = _dft(x, y, inverse=True)
+    torch.testing.assert_close(torch.complex(re, im), back, rtol=0, atol=1e-12)
+
+
+def test_spectral_residual_is_the_same_above_the_matrix_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long series take torch.fft, short windows the DFT matrix: one map either way."""
+    import cnnkit.models.srcnn as srcnn_module
+
+    x = torch.randn(2, 200, generator=torch.Generator().manual_seed(1)) + 3
+    short = spectral_residual(x)
+    monkeypatch.setattr(srcnn_module, "_DFT_MAX", 16)
+    torch.testing.assert_close(spectral_residual(x), short, rtol=1e-6, atol=1e-6)
+
+
 def test_spectral_residual_finds_spikes_at_the_last_step() -> None:
     """The online setting: each step scored by the window that ends at it (Ren et al. 2019, Sec. 3.2)."""
     from sklearn.metrics import roc_auc_score

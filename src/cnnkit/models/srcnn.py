@@ -31,14 +31,51 @@ def spectral_residual(x: torch.Tensor, *, q: int = 3, extend: int = 5) -> torch.
         slopes = (vals[:, -1:] - vals[:, :-1]) / torch.arange(m, 0, -1, dtype=x.dtype, device=x.device)
         est = vals[:, 1:2] + slopes.sum(dim=1, keepdim=True)
         x = torch.cat([x, est.expand(b, extend)], dim=1)
-    f = torch.fft.fft(x.double(), dim=-1)
-    amp = f.abs().clamp_min(1e-8)
+    x = x.double()
+    if x.shape[1] <= _DFT_MAX:
+        re, im = _dft(x)
+    else:
+        f = torch.fft.fft(x, dim=-1)
+        re, im = f.real, f.imag
+    amp = (re.square() + im.square()).sqrt().clamp_min(1e-8)
     log_amp = amp.log()
     pad = q // 2
-    avg = nn.functional.avg_pool1d(nn.functional.pad(log_amp[:, None], (pad, q - 1 - pad), mode="replicate"), q, 1)[:, 0]
-    residual = log_amp - avg
-    sal = torch.fft.ifft(torch.exp(torch.complex(residual, torch.zeros_like(residual))) * (f / amp), dim=-1).abs()
+    padded = torch.cat([log_amp[:, :1].expand(-1, pad), log_amp, log_amp[:, -1:].expand(-1, q - 1 - pad)], dim=1)
+    # h_q * L as a sum of q shifted slices: onnxruntime has no float64 AveragePool or Conv.
+    m = log_amp.shape[1]
+    avg = sum(padded[:, j : j + m] for j in range(q)) / q
+    # exp(R + iP) = exp(R) * f / |f|; its inverse transform's modulus is the saliency map.
+    g = torch.exp(log_amp - avg) / amp
+    if x.shape[1] <= _DFT_MAX:
+        sr, si = _dft(g * re, g * im, inverse=True)
+    else:
+        y = torch.fft.ifft(torch.complex(g * re, g * im), dim=-1)
+        sr, si = y.real, y.imag
+    sal = (sr.square() + si.square()).sqrt()
     return sal[:, :n].to(torch.float32)
+
+
+# Windows up to this length are transformed by a matrix product with the DFT matrix instead of torch.fft:
+# the same numbers (float64; tested against torch.fft), but real-valued operations only, so a trained
+# SR-CNN exports to ONNX (the exporter has no complex tensors). Longer series (the plain spectral-residual
+# baseline on a whole series) keep the O(n log n) FFT; an (n, n) matrix would not fit.
+_DFT_MAX = 4096
+
+
+def _dft(re: torch.Tensor, im: torch.Tensor | None = None, *, inverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discrete Fourier transform along the last dim, ``sum_t x_t exp(-+2 pi i k t / n)`` (divided by
+    ``n`` when ``inverse``), of the complex ``re + i im`` (``im`` None: real input), as real matrix products."""
+    n = re.shape[-1]
+    k = torch.arange(n, dtype=torch.float64, device=re.device)
+    # k * t mod n before scaling keeps the angles exact for long windows.
+    angle = torch.remainder(k[:, None] * k[None, :], n) * (2 * torch.pi / n)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    if not inverse:  # exp(-i a) = cos a - i sin a
+        if im is None:
+            return re @ cos, -(re @ sin)
+        return re @ cos + im @ sin, im @ cos - re @ sin
+    assert im is not None
+    return (re @ cos - im @ sin) / n, (im @ cos + re @ sin) / n
 
 
 def sr_scores(x: torch.Tensor, *, q: int = 3, z: int = 21) -> torch.Tensor:
