@@ -83,8 +83,10 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
-def ucr(datasets: list[str], models: list[str], seeds: int, epochs: int) -> None:
-    print(f"\n### UCR/UEA classification ({epochs} epochs, Adam 1e-3, cosine, batch 16, {seeds} seed(s))\n")
+def ucr(datasets: list[str], models: list[str], seeds: int, epochs: int, overrides: list[str] | None = None) -> None:
+    extra = list(overrides or [])
+    note = f"; {', '.join(extra)}" if extra else ""
+    print(f"\n### UCR/UEA classification ({epochs} epochs, Adam 1e-3, cosine, batch 16, {seeds} seed(s){note})\n")
     print("| problem | model | test accuracy | published (see PUBLISHED) | 1-NN DTW (UCR 2018) | s / run |")
     print("|---|---|---|---|---|---|")
     for ds in datasets:
@@ -92,7 +94,7 @@ def ucr(datasets: list[str], models: list[str], seeds: int, epochs: int) -> None
             accs, secs = [], []
             for seed in range(seeds):
                 s = _run([f"seed={seed}", f"model.name={model}", "data.name=ucr", f"data.dataset={ds}",
-                          f"train.epochs={epochs}"], "configs/ucr-fcn.yaml")
+                          f"train.epochs={epochs}", *extra], "configs/ucr-fcn.yaml")
                 accs.append(float(s["test_accuracy"]))
                 secs.append(s["bench_seconds"])
             pub = PUBLISHED.get(ds, {})
@@ -228,10 +230,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=None, help="epochs per run (default: each recipe's)")
     ap.add_argument("--synthetic", type=int, default=3, help="generated anomaly series next to KDD-TSAD_135")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                    help="config overrides for the UCR runs (e.g. data.normalize=false); repeatable")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if "ucr" in args.parts:
-        ucr(args.datasets, args.models, args.seeds, args.epochs or 200)
+        ucr(args.datasets, args.models, args.seeds, args.epochs or 200, args.set)
     if "mnist1d" in args.parts:
         mnist1d(args.seeds, args.epochs or 60)
     if "forecasting" in args.parts:

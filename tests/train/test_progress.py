@@ -22,3 +22,12 @@ def test_training_metrics_of_other_tasks_are_shown() -> None:
 def test_other_tasks_show_their_validation_metrics_and_skip_nan() -> None:
     row = {**BASE, "train_map": math.nan, "val_loss": math.nan, "val_map": 0.25, "val_map50": 0.5}
     assert format_epoch_line(row, 5) == "epoch 2/5  loss 0.5000  val_map 0.2500  val_map50 0.5000  lr 0.01  3.0s  100 img/s"
+
+
+def test_the_throughput_counts_what_the_data_holds():
+    from cnnkit.train.progress import throughput_unit
+
+    row = {"epoch": 1, "train_loss": 0.5, "lr": 0.01, "seconds": 2.0, "images_per_second": 50.0}
+    assert format_epoch_line(row, 3, throughput_unit("series")).endswith("50 series/s")
+    assert format_epoch_line(row, 3, throughput_unit("text")).endswith("50 texts/s")
+    assert [throughput_unit(k) for k in (None, "image", "clip", "segmentation")] == ["img", "img", "clips", "img"]

@@ -39,7 +39,7 @@ from ..runs import (
 from ..runtime import resolve_device, runtime_settings
 from . import checkpoint as ckpt
 from .distributed import DistInfo, broadcast_str, init_distributed, run_on_main, shutdown_distributed
-from .progress import Progress
+from .progress import Progress, throughput_unit
 from .trainer import Trainer, TrainingInterrupted
 from .transfer import format_init_report, load_matching_weights
 
@@ -293,6 +293,7 @@ def fit(
         # Model, data and --init-from weights first: a bad config, data file or source run must not leave
         # a half-made run folder behind.
         model, bundle, build = _build_model_and_data(cfg, device, dist, spec_root=run_dir)
+        progress.unit = throughput_unit(bundle.kind)
         if init_from is not None:
             progress.message(format_init_report(load_matching_weights(model, init_from), init_from))
         new = run_dir is None

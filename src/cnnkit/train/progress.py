@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-__all__ = ["Progress", "format_epoch_line"]
+__all__ = ["Progress", "format_epoch_line", "throughput_unit"]
 
 
 def _number(row: dict[str, Any], key: str) -> float | None:
@@ -15,7 +15,16 @@ def _number(row: dict[str, Any], key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and v == v else None  # v == v: not NaN
 
 
-def format_epoch_line(row: dict[str, Any], epochs: int) -> str:
+# What the throughput counts, by the data's kind (``DataBundle.kind``); images unless named here.
+_UNITS = {"series": "series", "text": "texts", "clip": "clips"}
+
+
+def throughput_unit(kind: str | None) -> str:
+    """``img`` for images, else the plural the progress line counts per second (``series/s``, ``texts/s``)."""
+    return _UNITS.get(kind or "image", "img")
+
+
+def format_epoch_line(row: dict[str, Any], epochs: int, unit: str = "img") -> str:
     # Only the metrics a task reports (detection has no accuracy, its validation no loss).
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
     if (acc := _number(row, "train_accuracy")) is not None:
@@ -31,7 +40,7 @@ def format_epoch_line(row: dict[str, Any], epochs: int) -> str:
     for key in sorted(k for k in row if k.startswith("val_") and k not in ("val_loss", "val_accuracy", "val_count")):
         if (v := _number(row, key)) is not None:
             parts.append(f"{key} {v:.4f}")
-    parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s", f"{row['images_per_second']:.0f} img/s"]
+    parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.1f}s", f"{row['images_per_second']:.0f} {unit}/s"]
     return "  ".join(parts)
 
 
@@ -47,6 +56,7 @@ class Progress:
         self.enabled = enabled
         self.stream = stream or sys.stdout
         self.live = (self.stream.isatty() if live is None else live) and enabled
+        self.unit = "img"  # set from the data's kind once it is built (throughput_unit)
         self._bar: Any = None
         self._task: Any = None
         self._last = 0.0
@@ -71,7 +81,7 @@ class Progress:
                 TextColumn("[bold]epoch {task.fields[epoch]}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[ips]} img/s"),
+                TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[ips]} " + self.unit + "/s"),
                 TimeRemainingColumn(),
                 # Our stream (live means it is a terminal), and transient: close() erases the bar, so what
                 # stays on screen is the epoch lines and the closing result, not a stale half-drawn bar.
@@ -105,7 +115,7 @@ class Progress:
     def end_epoch(self, row: dict[str, Any], epochs: int) -> None:
         if not self.enabled:
             return
-        self.message(format_epoch_line(row, epochs))
+        self.message(format_epoch_line(row, epochs, self.unit))
 
     def close(self) -> None:
         """Erase the bar (at the end of training, on an interruption or an error)."""
