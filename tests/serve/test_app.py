@@ -258,5 +258,5 @@ def test_non_classification_runs_are_refused(tmp_path: Path, run_a: Path) -> Non
     info = json.loads((other / "model.json").read_text())
     info["task"] = {"name": "segmentation"}
     (other / "model.json").write_text(json.dumps(info))
-    with pytest.raises(CnnkitError, match="serves image classifiers"):
+    with pytest.raises(CnnkitError, match="serves image and text classifiers"):
         load_served_models([other])

@@ -147,3 +147,30 @@ def test_dashboard_renders_curves_and_keeps_markup_as_text(browser, server: str)
     assert browser.find_elements(By.ID, "injected") == []
     assert any("<img src=x" in c.text for c in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td"))
     _shot(browser, "dashboard.png")
+
+
+def test_a_text_model_gets_a_text_box(browser, text_run: Path, run_a: Path) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    from cnnkit.evaluate import predict
+
+    sentence = "a good and superb film"
+    want = predict(text_run, [], texts=[sentence], top_k=2)[0]["top"]
+    with live_server(create_app(load_served_models([text_run, run_a]))) as url:
+        browser.get(url + "/")
+        _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        # The text model comes first: only the text box shows, and Grad-CAM is off.
+        assert browser.find_element(By.ID, "text-pane").is_displayed()
+        assert not browser.find_element(By.ID, "tab-draw").is_displayed()
+        assert not browser.find_element(By.ID, "explain").is_enabled()
+        browser.find_element(By.ID, "text").send_keys(sentence)
+        browser.find_element(By.ID, "send-text").click()
+        _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-predictions") == "1")
+        assert browser.find_element(By.ID, "label").text == want[0]["name"]
+        assert browser.find_element(By.ID, "error").text == ""
+        # Switching to the image model brings the drawing tabs back and hides the text box.
+        Select(browser.find_element(By.ID, "model")).select_by_visible_text("tiny-a")
+        _wait(browser, lambda d: d.find_element(By.ID, "tab-draw").is_displayed())
+        assert not browser.find_element(By.ID, "text-pane").is_displayed()
+        assert browser.find_element(By.ID, "label").text == "\u2013"  # the text's prediction is cleared

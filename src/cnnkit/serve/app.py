@@ -5,7 +5,8 @@ Routes:
 - ``GET /healthz``: ``{"status": "ok", "version", "models": <count>, "dashboard": bool}`` (no token needed;
   it names nothing);
 - ``GET /api/models``: each served model's name, classes, input shape, source shape, Grad-CAM support;
-- ``POST /api/predict?model=NAME&k=5&explain=gradcam``: one input (see :mod:`cnnkit.serve.inputs`) ->
+- ``POST /api/predict?model=NAME&k=5&explain=gradcam``: one input (see :mod:`cnnkit.serve.inputs`; a text
+  model takes ``{"text": "..."}``, tokenized with the run's vocabulary as ``cnnkit predict --text`` does) ->
   ``{"model", "predictions": [{"label", "index", "probability"}, ...], "gradcam"?: "data:image/png;..."}``;
 - ``GET /api/runs``, ``GET /api/run?id=ID``, ``GET /api/run/plot?id=ID&name=NAME``,
   ``GET /api/run/errors?id=ID&limit=24``: the dashboard (``--runs DIR``), see :mod:`cnnkit.serve.dashboard`;
@@ -37,7 +38,7 @@ from .._text import safe_text
 from ..errors import CnnkitError, UnknownNameError
 from .batching import Batcher
 from .dashboard import Dashboard
-from .inputs import PayloadError, decode_file, decode_json, is_small, multipart_file
+from .inputs import PayloadError, decode_file, decode_json, decode_text, is_small, multipart_file
 from .models import ServedModel, gradcam_png, pick_model, predict_raw, top_k
 
 __all__ = ["ServeSettings", "create_app"]
@@ -270,7 +271,14 @@ def create_app(models: dict[str, ServedModel], *, runs_dir: Any = None, settings
         body = await _read_limited(request, settings.max_upload_bytes)
         ctype = request.headers.get("content-type", "")
         kind = ctype.split(";")[0].strip().lower()
-        if kind == "multipart/form-data":
+        if model.kind == "text":
+            if explain:
+                raise PayloadError(f"model {model.name} reads text; Grad-CAM is for image models", 422)
+            if kind != "application/json":
+                raise PayloadError('this model reads text: send application/json {"text": "..."}', 415)
+            decode: Any = functools.partial(decode_text, body)
+            small = True  # parsing a string is cheap; tokenizing happens per batch on the model thread
+        elif kind == "multipart/form-data":
             data = multipart_file(body, ctype)
             decode = functools.partial(decode_file, data, max_pixels=settings.max_pixels)
             small = is_small(data)

@@ -30,7 +30,8 @@ from .._text import safe_text
 from ..errors import CnnkitError
 from ..evaluate.predict import array_items, read_bytes
 
-__all__ = ["INLINE_BYTES", "INLINE_JSON_BYTES", "INLINE_PIXELS", "PayloadError", "decode_file", "decode_json", "is_small", "multipart_file"]
+__all__ = ["INLINE_BYTES", "INLINE_JSON_BYTES", "INLINE_PIXELS", "PayloadError", "decode_file", "decode_json", "decode_text",
+           "is_small", "multipart_file"]
 
 # Below these, decoding takes well under a millisecond (a 256x256 PNG: ~0.3 ms), less than a hand-off to a
 # worker thread and back under load; above them it runs on a thread so the event loop keeps serving.
@@ -140,6 +141,20 @@ def decode_file(data: bytes, *, max_pixels: int) -> torch.Tensor:
         if "not a valid" in msg:
             raise PayloadError(f"{msg}; send a PNG, JPEG, BMP, WebP or .npy file", 415) from None
         raise PayloadError(msg, 422) from None
+
+
+def decode_text(body: bytes) -> str:
+    """A text model's JSON body, ``{"text": "..."}``, as the string to classify (tokenized later with the
+    run's vocabulary; its length is bounded by the server's body limit)."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise PayloadError(f"malformed JSON body: {safe_text(exc, 120)}", 400) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
+        raise PayloadError('this model reads text: send a JSON object {"text": "..."}', 422)
+    if not doc["text"].strip():
+        raise PayloadError('"text" is empty', 422)
+    return str(doc["text"])
 
 
 def decode_json(body: bytes, *, max_pixels: int) -> torch.Tensor:

@@ -19,8 +19,10 @@ import torch
 from PIL import Image
 
 from .._text import safe_text
+from ..data.tokenize import encode
 from ..errors import CnnkitError, UnknownNameError, did_you_mean
 from ..evaluate.predict import model_input
+from ..evaluate.text import run_vocab
 from ..explain import attribute
 from ..explain.run import default_gradcam_layer
 from ..runs import LoadedModel, load_model
@@ -40,6 +42,8 @@ class ServedModel:
     source_shape: tuple[int, ...] | None
     gradcam_layer: str | None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    kind: str = "image"  # what a request sends: "image" (files, arrays) or "text" (strings)
+    vocab: Any = None  # a text run's vocabulary (``cnnkit.data.tokenize.Vocab``), from its model.json
 
     def to_input(self, raw: torch.Tensor, name: str = "input") -> torch.Tensor:
         """A raw ``(C, H, W)`` input as one ``(C, *hw)`` model input, converted as ``cnnkit predict`` does."""
@@ -56,6 +60,7 @@ class ServedModel:
             "input_shape": list(self.input_shape),
             "source_shape": list(self.source_shape) if self.source_shape else None,
             "gradcam": self.gradcam_layer is not None,
+            "kind": self.kind,
         }
 
 
@@ -71,9 +76,9 @@ def _check_servable(run_dir: Path, loaded: LoadedModel) -> None:
     task = loaded.info.get("task")
     task_name = task.get("name") if isinstance(task, dict) else task
     kind = loaded.info.get("kind", "image")
-    if task_name not in (None, "classification") or kind != "image":
+    if task_name not in (None, "classification") or kind not in ("image", "text"):
         raise CnnkitError(
-            f"{run_dir}: cnnkit serve serves image classifiers; this run's task is "
+            f"{run_dir}: cnnkit serve serves image and text classifiers; this run's task is "
             f"{safe_text(task_name or 'classification', 60)} on {safe_text(kind, 40)} data (use cnnkit predict)"
         )
     if not loaded.preprocessing or not loaded.preprocessing.get("input_shape"):
@@ -94,19 +99,25 @@ def load_served_models(run_dirs: list[str | Path], *, device: str | torch.device
         model = loaded.model.eval()
         dev = next(iter(model.parameters()), torch.empty(0)).device
         input_shape = tuple(int(v) for v in loaded.preprocessing["input_shape"])
+        kind = str(loaded.info.get("kind", "image"))
+        # A text model reads token ids; its vocabulary (JSON in model.json) turns request strings into them.
+        vocab = run_vocab(loaded) if kind == "text" else None
         with torch.no_grad():
-            k = int(model(torch.zeros((1, *input_shape), device=dev)).shape[1])
+            probe = torch.zeros((1, *input_shape), device=dev, dtype=torch.long if vocab is not None else torch.float32)
+            k = int(model(probe).shape[1])
         names = list(loaded.class_names or [str(i) for i in range(k)])
-        try:
-            layer = default_gradcam_layer(model, loaded.info)
-        except CnnkitError:  # no Conv2d: Grad-CAM is not offered for this model
-            layer = None
+        layer = None
+        if vocab is None:
+            try:
+                layer = default_gradcam_layer(model, loaded.info)
+            except CnnkitError:  # no Conv2d: Grad-CAM is not offered for this model
+                layer = None
         source = loaded.preprocessing.get("source_shape")
         name = _name_for(run_dir, set(served))
         served[name] = ServedModel(
             name=name, run_dir=run_dir, loaded=loaded, class_names=names, input_shape=input_shape,
             source_shape=tuple(int(v) for v in source) if isinstance(source, list) else None,
-            gradcam_layer=layer, device=dev,
+            gradcam_layer=layer, device=dev, kind=kind, vocab=vocab,
         )
     return served
 
@@ -136,12 +147,21 @@ def top_k(model: ServedModel, probs: torch.Tensor, k: int) -> list[dict[str, Any
             for pi, ci in zip(p, c)]
 
 
-def predict_raw(model: ServedModel, raws: list[torch.Tensor]) -> list[torch.Tensor | CnnkitError]:
-    """Probabilities ``(K,)`` for each raw ``(C, H, W)`` input, or the error that input alone caused.
+def predict_raw(model: ServedModel, raws: list[Any]) -> list[torch.Tensor | CnnkitError]:
+    """Probabilities ``(K,)`` for each raw input, or the error that input alone caused: ``(C, H, W)``
+    tensors for an image model, strings for a text model (tokenized with the run's vocabulary, as
+    ``cnnkit predict --text`` does).
 
     Inputs of one shape and dtype are preprocessed together (one resize for the whole group: the same
     operations as one at a time, done once), then every input goes through the model as one batch.
     """
+    if model.vocab is not None:
+        texts = [i for i, r in enumerate(raws) if isinstance(r, str)]
+        done: list[torch.Tensor | CnnkitError] = [CnnkitError(f"model {model.name} reads text") for _ in raws]
+        if texts:
+            for i, p in zip(texts, probabilities(model, encode([raws[i] for i in texts], model.vocab))):
+                done[i] = p
+        return done
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, raw in enumerate(raws):
         groups.setdefault((raw.dtype, tuple(raw.shape)), []).append(i)

@@ -113,11 +113,25 @@
     predict();
   });
 
+  // ------------------------------------------------------------------------------------------- text
+  function textInput() {
+    const text = $("text").value;
+    return Promise.resolve({ body: JSON.stringify({ text }), headers: { "Content-Type": "application/json" } });
+  }
+  $("send-text").addEventListener("click", () => {
+    if (!$("text").value.trim()) return;
+    lastInput = textInput;
+    predict();
+  });
+
   function tab(which) {
     $("tab-draw").classList.toggle("active", which === "draw");
     $("tab-upload").classList.toggle("active", which === "upload");
     $("draw-pane").hidden = which !== "draw";
     $("upload-pane").hidden = which !== "upload";
+    $("text-pane").hidden = which !== "text";
+    // Text models take text only; image models never show the text box.
+    $("tab-draw").hidden = $("tab-upload").hidden = which === "text";
   }
   $("tab-draw").addEventListener("click", () => tab("draw"));
   $("tab-upload").addEventListener("click", () => tab("upload"));
@@ -152,11 +166,11 @@
   async function predict() {
     if (!lastInput || !current) return;
     const ticket = ++pending;
-    const { body } = await lastInput();
+    const { body, headers } = await lastInput();
     const params = new URLSearchParams({ model: current.name, k: $("k").value });
     if ($("explain").checked && current.gradcam) params.set("explain", "gradcam");
     try {
-      const result = await cnnkit.json("/api/predict?" + params, { method: "POST", body });
+      const result = await cnnkit.json("/api/predict?" + params, { method: "POST", body, headers: headers || {} });
       if (ticket === pending) show(result);
     } catch (e) {
       if (ticket === pending) { $("error").textContent = e.message; }
@@ -169,12 +183,21 @@
   function choose(name) {
     current = models.find((m) => m.name === name) || models[0] || null;
     if (!current) return;
-    const src = current.source_shape || current.input_shape;
-    $("source-size").textContent = src.slice(1).join("\u00d7") + (src[0] === 1 ? " gray" : " colour");
     const arch = current.architecture ? current.architecture + ", " : "";
-    $("model-info").textContent = arch + current.classes.length + " classes, input " + current.input_shape.join("\u00d7");
     $("explain").disabled = !current.gradcam;
     if (!current.gradcam) $("explain").checked = false;
+    if (current.kind === "text") {
+      $("model-info").textContent = arch + current.classes.length + " classes, " + current.input_shape[0] + " tokens";
+      const wasImage = lastInput !== textInput;
+      tab("text");
+      if (wasImage) { lastInput = $("text").value.trim() ? textInput : null; showEmpty(); }
+      predict();
+      return;
+    }
+    if (lastInput === textInput) { lastInput = null; showEmpty(); }
+    const src = current.source_shape || current.input_shape;
+    $("source-size").textContent = src.slice(1).join("\u00d7") + (src[0] === 1 ? " gray" : " colour");
+    $("model-info").textContent = arch + current.classes.length + " classes, input " + current.input_shape.join("\u00d7");
     // Gray models with small inputs are the ones drawing suits; others open on the upload tab.
     tab(src[0] === 1 && Math.max(src[1], src[2]) <= 64 ? "draw" : "upload");
     predict();
