@@ -33,6 +33,7 @@ from .sources import forecast_csv as _forecast_csv  # noqa: F401
 from .sources import load_npy as load_npy
 from .sources import read_idx as read_idx
 from .sources import read_image as read_image
+from .sources import series_csv as _series_csv  # noqa: F401
 from .sources import series_sources as _series_sources  # noqa: F401
 from .sources import ucr as _ucr  # noqa: F401
 from .splits import kfold_indices as kfold_indices

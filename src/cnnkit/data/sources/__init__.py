@@ -7,7 +7,8 @@ files are downloaded from (:class:`~cnnkit.data.download.Resources`):
 - :mod:`.folder`: PNG/JPEG files, one sub-folder per class: ``image-folder``;
 - :mod:`.arrays`: ``.npz`` files: ``npz`` (and ``.npy`` files for ``predict``);
 - :mod:`.digits`: scikit-learn's bundled 8x8 digits: ``digits``;
-- :mod:`.ucr`: UCR/UEA ``.ts`` files (:mod:`.ts_format`): ``ucr``; :mod:`.series_sources`: ``series-npz``, ``mnist1d``.
+- :mod:`.ucr`: UCR/UEA ``.ts`` files (:mod:`.ts_format`): ``ucr``; :mod:`.series_sources`: ``series-npz``, ``mnist1d``;
+  :mod:`.series_csv`: one series per row of delimited text: ``series-csv``.
 - :mod:`.image_targets`: images with several labels or real values: ``image-csv`` (and ``npz`` targets);
 - :mod:`.text`: UTF-8 texts: ``text-csv``, ``text-folder``;
 - :mod:`.moving_mnist`: generated Moving-MNIST clips: ``moving-mnist``;
