@@ -499,7 +499,7 @@ def summary_for(
             do not fit.
     """
     key = str(name_or_spec)
-    default_shape: Sequence[int] | None = None
+    default_shape: Sequence[int] | None = None  # a run's training shape, else the model's own
     if Path(key).is_dir():
         # A run folder: the trained architecture at the input shape it was trained on (model.json is
         # read as data by load_model, which checks it and its weights file; no pickle).
@@ -509,8 +509,11 @@ def summary_for(
         model: nn.Module = loaded.model
         default_shape = loaded.info.get("input_shape") or None
     elif isinstance(name_or_spec, Path) or _is_spec_path(key):
-        _refuse_training_config(Path(key))
-        model = build_from_spec(Path(key))
+        try:
+            model = build_from_spec(Path(key))
+        except ConfigError:
+            _refuse_training_config(Path(key))  # a recipe passed by mistake: say what to pass instead
+            raise
     else:
         model = create_model(key, **_sized_for(key, input_shape))
     if input_shape is not None:

@@ -1,5 +1,5 @@
 """From series in memory to a :class:`~cnnkit.data.DataBundle`: the one path every series source
-(``ucr``, ``series-npz``, ``mnist1d``) takes, so splits, normalization, padding, augmentation and what
+(``ucr``, ``series-npz``, ``series-csv``, ``mnist1d``) takes, so splits, normalization, padding, augmentation and what
 ``predict`` replays are the same for all of them."""
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import torch
 
 from ..config.schema import DataConfig
 from ..errors import DataError
+from ._core import TEST_SPLIT_SEED
 from .build import DataBundle, _limit, _val_split
 from .loader import TensorLoader
 from .series import SeriesAugment, SeriesAugmentConfig, fill_missing, pad_series, series_transform, znormalize
+from .splits import split_indices
 
-__all__ = ["SERIES_PREPROCESSING_KIND", "prepare_series", "series_bundle", "series_preprocessing"]
+__all__ = ["SERIES_PREPROCESSING_KIND", "hold_out_test", "prepare_series", "series_bundle", "series_preprocessing"]
 
 SERIES_PREPROCESSING_KIND = "series"
 
@@ -59,6 +61,15 @@ def prepare_series(series: list[np.ndarray], preprocessing: dict[str, Any], *, l
     if preprocessing.get("normalize", "series") == "series":
         x = znormalize(x)
     return x
+
+
+def hold_out_test(
+    xs: list[np.ndarray], y: np.ndarray, fraction: float
+) -> tuple[tuple[list[np.ndarray], np.ndarray], tuple[list[np.ndarray], np.ndarray]]:
+    """``(train, test)`` cases and labels: the fixed seeded stratified test split of a source that ships
+    none (``data.test_fraction``), the same for every such series source."""
+    keep, held = split_indices(y, fraction, TEST_SPLIT_SEED)
+    return ([xs[i] for i in keep], y[keep]), ([xs[i] for i in held], y[held])
 
 
 def series_bundle(

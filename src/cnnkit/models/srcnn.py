@@ -32,11 +32,8 @@ def spectral_residual(x: torch.Tensor, *, q: int = 3, extend: int = 5) -> torch.
         est = vals[:, 1:2] + slopes.sum(dim=1, keepdim=True)
         x = torch.cat([x, est.expand(b, extend)], dim=1)
     x = x.double()
-    if x.shape[1] <= _DFT_MAX:
-        re, im = _dft(x)
-    else:
-        f = torch.fft.fft(x, dim=-1)
-        re, im = f.real, f.imag
+    basis = _dft_basis(x.shape[1], x.device) if x.shape[1] <= _DFT_MAX else None
+    re, im = _fourier(x, None, basis=basis)
     amp = (re.square() + im.square()).sqrt().clamp_min(1e-8)
     log_amp = amp.log()
     pad = q // 2
@@ -46,11 +43,7 @@ def spectral_residual(x: torch.Tensor, *, q: int = 3, extend: int = 5) -> torch.
     avg = sum(padded[:, j : j + m] for j in range(q)) / q
     # exp(R + iP) = exp(R) * f / |f|; its inverse transform's modulus is the saliency map.
     g = torch.exp(log_amp - avg) / amp
-    if x.shape[1] <= _DFT_MAX:
-        sr, si = _dft(g * re, g * im, inverse=True)
-    else:
-        y = torch.fft.ifft(torch.complex(g * re, g * im), dim=-1)
-        sr, si = y.real, y.imag
+    sr, si = _fourier(g * re, g * im, basis=basis, inverse=True)
     sal = (sr.square() + si.square()).sqrt()
     return sal[:, :n].to(torch.float32)
 
@@ -62,14 +55,31 @@ def spectral_residual(x: torch.Tensor, *, q: int = 3, extend: int = 5) -> torch.
 _DFT_MAX = 4096
 
 
-def _dft(re: torch.Tensor, im: torch.Tensor | None = None, *, inverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """The discrete Fourier transform along the last dim, ``sum_t x_t exp(-+2 pi i k t / n)`` (divided by
-    ``n`` when ``inverse``), of the complex ``re + i im`` (``im`` None: real input), as real matrix products."""
-    n = re.shape[-1]
-    k = torch.arange(n, dtype=torch.float64, device=re.device)
+def _dft_basis(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(cos, sin)`` of the DFT's angles ``2 pi k t / n``, float64 ``(n, n)``."""
+    k = torch.arange(n, dtype=torch.float64, device=device)
     # k * t mod n before scaling keeps the angles exact for long windows.
     angle = torch.remainder(k[:, None] * k[None, :], n) * (2 * torch.pi / n)
-    cos, sin = torch.cos(angle), torch.sin(angle)
+    return torch.cos(angle), torch.sin(angle)
+
+
+def _fourier(re: torch.Tensor, im: torch.Tensor | None, *, basis: tuple[torch.Tensor, torch.Tensor] | None,
+             inverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Inverse) DFT of ``re + i im`` as ``(real, imag)``: by ``basis`` matrix products, or torch.fft when None."""
+    if basis is not None:
+        return _dft(re, im, inverse=inverse, basis=basis)
+    z = re if im is None else torch.complex(re, im)
+    f = torch.fft.ifft(z, dim=-1) if inverse else torch.fft.fft(z, dim=-1)
+    return f.real, f.imag
+
+
+def _dft(re: torch.Tensor, im: torch.Tensor | None = None, *, inverse: bool = False,
+         basis: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discrete Fourier transform along the last dim, ``sum_t x_t exp(-+2 pi i k t / n)`` (divided by
+    ``n`` when ``inverse``), of the complex ``re + i im`` (``im`` None: real input), as real matrix products
+    (``basis``: :func:`_dft_basis` of the length, when the caller has it)."""
+    n = re.shape[-1]
+    cos, sin = basis if basis is not None else _dft_basis(n, re.device)
     if not inverse:  # exp(-i a) = cos a - i sin a
         if im is None:
             return re @ cos, -(re @ sin)

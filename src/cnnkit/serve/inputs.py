@@ -143,13 +143,17 @@ def decode_file(data: bytes, *, max_pixels: int) -> torch.Tensor:
         raise PayloadError(msg, 422) from None
 
 
+def _json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise PayloadError(f"malformed JSON body: {safe_text(exc, 120)}", 400) from None
+
+
 def decode_text(body: bytes) -> str:
     """A text model's JSON body, ``{"text": "..."}``, as the string to classify (tokenized later with the
     run's vocabulary; its length is bounded by the server's body limit)."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(f"malformed JSON body: {safe_text(exc, 120)}", 400) from None
+    doc = _json_body(body)
     if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
         raise PayloadError('this model reads text: send a JSON object {"text": "..."}', 422)
     if not doc["text"].strip():
@@ -159,10 +163,7 @@ def decode_text(body: bytes) -> str:
 
 def decode_json(body: bytes, *, max_pixels: int) -> torch.Tensor:
     """A JSON body (``{"array": ...}`` or ``{"npy": "<base64>"}``) as a raw ``(C, H, W)`` tensor."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise PayloadError(f"malformed JSON body: {safe_text(exc, 120)}", 400) from None
+    doc = _json_body(body)
     if not isinstance(doc, dict) or ("array" in doc) == ("npy" in doc):
         raise PayloadError('expected a JSON object with one of "array" (a nested list) or "npy" (base64 of a .npy file)', 400)
     if "npy" in doc:

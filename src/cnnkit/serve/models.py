@@ -42,8 +42,12 @@ class ServedModel:
     source_shape: tuple[int, ...] | None
     gradcam_layer: str | None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    kind: str = "image"  # what a request sends: "image" (files, arrays) or "text" (strings)
     vocab: Any = None  # a text run's vocabulary (``cnnkit.data.tokenize.Vocab``), from its model.json
+
+    @property
+    def kind(self) -> str:
+        """What a request sends: ``"text"`` (strings) for a model with a vocabulary, else ``"image"``."""
+        return "image" if self.vocab is None else "text"
 
     def to_input(self, raw: torch.Tensor, name: str = "input") -> torch.Tensor:
         """A raw ``(C, H, W)`` input as one ``(C, *hw)`` model input, converted as ``cnnkit predict`` does."""
@@ -99,9 +103,8 @@ def load_served_models(run_dirs: list[str | Path], *, device: str | torch.device
         model = loaded.model.eval()
         dev = next(iter(model.parameters()), torch.empty(0)).device
         input_shape = tuple(int(v) for v in loaded.preprocessing["input_shape"])
-        kind = str(loaded.info.get("kind", "image"))
         # A text model reads token ids; its vocabulary (JSON in model.json) turns request strings into them.
-        vocab = run_vocab(loaded) if kind == "text" else None
+        vocab = run_vocab(loaded) if loaded.info.get("kind") == "text" else None
         with torch.no_grad():
             probe = torch.zeros((1, *input_shape), device=dev, dtype=torch.long if vocab is not None else torch.float32)
             k = int(model(probe).shape[1])
@@ -117,7 +120,7 @@ def load_served_models(run_dirs: list[str | Path], *, device: str | torch.device
         served[name] = ServedModel(
             name=name, run_dir=run_dir, loaded=loaded, class_names=names, input_shape=input_shape,
             source_shape=tuple(int(v) for v in source) if isinstance(source, list) else None,
-            gradcam_layer=layer, device=dev, kind=kind, vocab=vocab,
+            gradcam_layer=layer, device=dev, vocab=vocab,
         )
     return served
 
@@ -155,13 +158,8 @@ def predict_raw(model: ServedModel, raws: list[Any]) -> list[torch.Tensor | Cnnk
     Inputs of one shape and dtype are preprocessed together (one resize for the whole group: the same
     operations as one at a time, done once), then every input goes through the model as one batch.
     """
-    if model.vocab is not None:
-        texts = [i for i, r in enumerate(raws) if isinstance(r, str)]
-        done: list[torch.Tensor | CnnkitError] = [CnnkitError(f"model {model.name} reads text") for _ in raws]
-        if texts:
-            for i, p in zip(texts, probabilities(model, encode([raws[i] for i in texts], model.vocab))):
-                done[i] = p
-        return done
+    if model.vocab is not None:  # the app hands a text model strings only (decode_text)
+        return list(probabilities(model, encode(raws, model.vocab)))
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, raw in enumerate(raws):
         groups.setdefault((raw.dtype, tuple(raw.shape)), []).append(i)

@@ -29,10 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...config.schema import DataConfig
 from ...errors import DataError
-from .._core import DATASETS, TEST_SPLIT_SEED, DatasetSpec, check_root
+from .._core import DATASETS, DatasetSpec, check_root
 from ..series import SeriesAugmentConfig
-from ..series_build import series_bundle
-from ..splits import split_indices
+from ..series_build import hold_out_test, series_bundle
 
 __all__ = ["SeriesCsvOptions", "read_series_rows"]
 
@@ -47,26 +46,14 @@ class SeriesCsvOptions(BaseModel):
 
 
 def _number(cell: str) -> float | None:
-    """The cell's value, NaN for a missing one, None when it is not a number."""
+    """The cell's value (NaN for a missing one; infinities kept, to be refused), None when it is not a number."""
     c = cell.strip()
     if c in _MISSING:
         return math.nan
     try:
-        v = float(c)
+        return float(c)
     except ValueError:
         return None
-    return v if math.isfinite(v) else None
-
-
-def _is_word(cell: str) -> bool:
-    c = cell.strip()
-    if c in _MISSING:
-        return False
-    try:
-        float(c)
-    except ValueError:
-        return True
-    return False
 
 
 def read_series_rows(path: Path, *, channels: int = 1, delimiter: str = "auto") -> tuple[list[np.ndarray], list[str]]:
@@ -102,13 +89,13 @@ def read_series_rows(path: Path, *, channels: int = 1, delimiter: str = "auto") 
         while cells and not cells[-1].strip():  # trailing empty cells: a shorter series
             cells.pop()
         values = [_number(c) for c in cells]
-        if lineno == 1 and any(_is_word(c) for c in cells):
+        if lineno == 1 and any(v is None for v in values):
             continue  # a header row: names, not numbers
         if not label:
             raise DataError(f"{path}:{lineno}: the first cell (the label) is empty")
         if not values:
             raise DataError(f"{path}:{lineno}: a series of length 0 (a label and no values)")
-        bad = next((i for i, v in enumerate(values) if v is None), None)
+        bad = next((i for i, v in enumerate(values) if v is None or math.isinf(v)), None)
         if bad is not None:
             raise DataError(f"{path}:{lineno}: value {bad + 1} ({cells[bad].strip()[:40]!r}) is not a finite number")
         if len(values) % channels:
@@ -159,8 +146,7 @@ def _build(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ...], 
             raise DataError(f"{test_path}: label {unknown[0][:40]!r} has no training series in {train_path}")
         yt = np.asarray([index[label] for label in test_labels], dtype=np.int64)
     else:  # one file: a fixed seeded stratified test split, as for series-npz
-        keep, held = split_indices(y, cfg.test_fraction, TEST_SPLIT_SEED)
-        xs, y, xt, yt = [xs[i] for i in keep], y[keep], [xs[i] for i in held], y[held]
+        (xs, y), (xt, yt) = hold_out_test(xs, y, cfg.test_fraction)
     return series_bundle(cfg, name="series-csv", train=(xs, y), test=(xt, yt), class_names=names, device=device,
                          seed=seed, rank=rank, world_size=world_size, augment=opts.series_augment)
 

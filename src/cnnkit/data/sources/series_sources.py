@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...config.schema import DataConfig
 from ...errors import DataError
-from .._core import DATASETS, TEST_SPLIT_SEED, DatasetSpec, check_root
+from .._core import DATASETS, DatasetSpec, check_root
 from ..series import SeriesAugmentConfig
-from ..series_build import series_bundle
-from ..splits import split_indices
+from ..series_build import hold_out_test, series_bundle
 from .arrays import _load_arrays, _npz_path
 
 __all__ = ["Mnist1dOptions", "SeriesNpzOptions", "make_mnist1d", "series_cases"]
@@ -73,8 +72,7 @@ def _build_npz(cfg: DataConfig, *, spec: DatasetSpec, input_shape: tuple[int, ..
         if xt[0].shape[0] != xs[0].shape[0]:
             raise DataError(f"npz file {path}: x_test has {xt[0].shape[0]} channels, x_train {xs[0].shape[0]}")
     else:  # no test split shipped: a fixed seeded stratified one, as for the image npz
-        keep, held = split_indices(y, cfg.test_fraction, TEST_SPLIT_SEED)
-        xs, y, xt, yt = [xs[i] for i in keep], y[keep], [xs[i] for i in held], y[held]
+        (xs, y), (xt, yt) = hold_out_test(xs, y, cfg.test_fraction)
     top = int(max(y.max(initial=0), yt.max(initial=0)))
     names = [str(s) for s in arrays["class_names"].tolist()] if "class_names" in arrays else [str(i) for i in range(top + 1)]
     if top >= len(names):
